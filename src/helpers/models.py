@@ -1,0 +1,207 @@
+"""Model registry: small CNNs for MNIST on a CPU and CIFAR-style VGG19 / ResNet18 / ResNet101.
+
+Every model is written for attribution libraries: no ``nn.Flatten`` module (``torch.flatten`` in ``forward``), and a
+separate ``nn.ReLU`` module for every use, because captum's DeepLift, GuidedBackprop and LRP hook modules and a
+shared ReLU breaks them. Each model names its last convolutional block in ``gradcam_layer`` (for GradCAM).
+The CIFAR networks follow He et al. 2016 and Simonyan & Zisserman 2015 with a 3×3 stem and no stem max-pool.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """LeNet-5 style CNN (LeCun et al. 1998): conv 5×5 → pool → conv 5×5 → pool → 3 linear layers.
+
+    ``width`` scales the number of channels and hidden units, ``depth`` adds 3×3 conv layers after the second conv
+    (an "architectural parameter" to study SNR against).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: float = 1.0, depth: int = 0,
+                 image_size: int = 28) -> None:
+        super().__init__()
+        c1, c2 = max(1, round(6 * width)), max(1, round(16 * width))
+        h1, h2 = max(1, round(120 * width)), max(1, round(84 * width))
+        self.conv1 = nn.Conv2d(in_channels, c1, 5, padding=2)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(c1, c2, 5)
+        self.relu2 = nn.ReLU()
+        extra: list[nn.Module] = []
+        for _ in range(depth):
+            extra += [nn.Conv2d(c2, c2, 3, padding=1), nn.ReLU()]
+        self.extra = nn.Sequential(*extra) if depth else None  # no empty module: captum LRP needs a rule for each
+        self.pool2 = nn.MaxPool2d(2)
+        side = ((image_size // 2) - 4) // 2
+        self.fc1 = nn.Linear(c2 * side * side, h1)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(h1, h2)
+        self.relu4 = nn.ReLU()
+        self.fc3 = nn.Linear(h2, num_classes)
+
+    @property
+    def gradcam_layer(self) -> nn.Module:
+        return self.extra if self.extra is not None else self.relu2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.relu2(self.conv2(x))
+        if self.extra is not None:
+            x = self.extra(x)
+        x = self.pool2(x)
+        x = torch.flatten(x, 1)
+        return self.fc3(self.relu4(self.fc2(self.relu3(self.fc1(x)))))
+
+
+class ConvNet(nn.Module):
+    """A wider and deeper MNIST CNN: two blocks of two 3×3 convs (32, 64 channels) with BatchNorm, then GAP + linear."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: float = 1.0) -> None:
+        super().__init__()
+        c1, c2 = round(32 * width), round(64 * width)
+        layers: list[nn.Module] = []
+        for cin, cout, pool in ((in_channels, c1, False), (c1, c1, True), (c1, c2, False), (c2, c2, True)):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+            if pool:
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c2, num_classes)
+
+    @property
+    def gradcam_layer(self) -> nn.Module:
+        return self.features[-2]  # the last ReLU before the final pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+
+
+class VGG(nn.Module):
+    """VGG (Simonyan & Zisserman 2015) for 32×32 inputs: conv3×3-BN-ReLU stacks, one linear classifier."""
+
+    def __init__(self, cfg: tuple = VGG19_CFG, in_channels: int = 3, num_classes: int = 10) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for v in cfg:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))  # ceil: 28×28 inputs also reach 1×1
+            else:
+                layers += [nn.Conv2d(c, v, 3, padding=1, bias=False), nn.BatchNorm2d(v), nn.ReLU()]
+                c = v
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    @property
+    def gradcam_layer(self) -> nn.Module:
+        return self.features[-2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = _shortcut(cin, planes, stride)
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
+        return self.relu2(out + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        cout = planes * self.expansion
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu2 = nn.ReLU()
+        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.shortcut = _shortcut(cin, cout, stride)
+        self.relu3 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu2(self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x))))))
+        return self.relu3(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+
+def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
+    if stride == 1 and cin == cout:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class ResNet(nn.Module):
+    """ResNet (He et al. 2016), CIFAR variant: 3×3 stem with stride 1, no max-pool, four stages, GAP, linear."""
+
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int],
+                 in_channels: int = 3, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
+        cin = 64
+        stages = []
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
+            blocks = []
+            for j in range(n):
+                blocks.append(block(cin, planes, stride=2 if (i > 0 and j == 0) else 1))
+                cin = planes * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.linear = nn.Linear(cin, num_classes)
+
+    @property
+    def gradcam_layer(self) -> nn.Module:
+        return self.layer4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.linear(torch.flatten(self.pool(x), 1))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "lenet": lambda in_channels, num_classes, image_size=28, **kw: LeNet(in_channels, num_classes,
+                                                                          image_size=image_size, **kw),
+    "lenet-wide": lambda in_channels, num_classes, image_size=28, **kw: LeNet(in_channels, num_classes, width=2.0,
+                                                                               image_size=image_size, **kw),
+    "lenet-deep": lambda in_channels, num_classes, image_size=28, **kw: LeNet(in_channels, num_classes, depth=2,
+                                                                               image_size=image_size, **kw),
+    "convnet": lambda in_channels, num_classes, image_size=28, **kw: ConvNet(in_channels, num_classes, **kw),
+    "vgg19": lambda in_channels, num_classes, image_size=32, **kw: VGG(VGG19_CFG, in_channels, num_classes, **kw),
+    "resnet18": lambda in_channels, num_classes, image_size=32, **kw: ResNet(BasicBlock, (2, 2, 2, 2), in_channels,
+                                                                              num_classes, **kw),
+    "resnet101": lambda in_channels, num_classes, image_size=32, **kw: ResNet(Bottleneck, (3, 4, 23, 3),
+                                                                               in_channels, num_classes, **kw),
+}
+
+
+def build_model(name: str, in_channels: int, num_classes: int, image_size: int = 28, **kwargs) -> nn.Module:
+    """Build a registered architecture; keyword arguments (e.g. ``width``) go to its constructor."""
+    if name not in MODELS:
+        raise ValueError(f"unknown architecture {name!r}: choose one of {', '.join(MODELS)}")
+    return MODELS[name](in_channels, num_classes, image_size=image_size, **kwargs)

@@ -1,0 +1,298 @@
+"""Zoos of seeded models: same architecture, data and recipe, different random seeds (Woerl et al., CVPR 2023).
+
+A model is defined by (architecture, dataset, recipe, init seed, data-order seed). The init seed fixes the initial
+weights, the data-order seed fixes the mini-batch order and augmentation, so a chapter can vary one at a time.
+Trained weights live in ``<cache>/zoo/<key>/`` where ``<key>`` hashes the spec without its seed list (architecture,
+dataset, recipe), so a zoo of 32 seeds reuses the models of a zoo of 16. Each weights file is named by its two seeds
+and listed in ``manifest.json`` with its accuracy, training time and sha256. Every write is atomic (temporary file +
+``os.replace``), so a killed run leaves no half-written file and resumes from the models already done.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import settings
+from .data import Dataset, load_dataset, subsample
+from .models import build_model
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How every model of a zoo is trained. All fields are part of the cache key."""
+
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9, nesterov)
+    weight_decay: float = 0.0
+    schedule: str = "none"  # "none" or "cosine" (per step, to zero)
+    augment: str = "none"  # "none" or "crop-flip" (pad 4, random 32×32 crop, horizontal flip)
+    n_train: int | None = None  # seeded class-balanced subset of the training split
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}: use 'adam' or 'sgd'")
+        if self.schedule not in ("none", "cosine"):
+            raise ValueError(f"unknown schedule {self.schedule!r}: use 'none' or 'cosine'")
+        if self.augment not in ("none", "crop-flip"):
+            raise ValueError(f"unknown augment {self.augment!r}: use 'none' or 'crop-flip'")
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    """A zoo: ``n_models`` models of one architecture on one dataset, model i trained with
+    ``init_seeds[i]`` and ``data_seeds[i]`` (both default to ``0 … n_models-1``)."""
+
+    arch: str
+    dataset: str
+    recipe: Recipe = field(default_factory=Recipe)
+    n_models: int = 16
+    init_seeds: tuple[int, ...] | None = None
+    data_seeds: tuple[int, ...] | None = None
+    arch_kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.recipe, dict):
+            object.__setattr__(self, "recipe", Recipe(**self.recipe))
+        if isinstance(self.arch_kwargs, dict):
+            object.__setattr__(self, "arch_kwargs", tuple(sorted(self.arch_kwargs.items())))
+        for name in ("init_seeds", "data_seeds"):
+            seeds = getattr(self, name)
+            seeds = tuple(range(self.n_models)) if seeds is None else tuple(int(s) for s in seeds)
+            if len(seeds) != self.n_models:
+                raise ValueError(f"{name} has {len(seeds)} entries but n_models={self.n_models}: "
+                                 f"give one seed per model")
+            object.__setattr__(self, name, seeds)
+        if len(set(self.seed_pairs)) != self.n_models:
+            raise ValueError("two models share the same (init seed, data seed) pair: make the pairs unique")
+
+    @property
+    def seed_pairs(self) -> list[tuple[int, int]]:
+        return list(zip(self.init_seeds, self.data_seeds))  # type: ignore[arg-type]
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the models apart from their seeds (hashed into :attr:`key`)."""
+        return {"format": FORMAT_VERSION, "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
+                "dataset": self.dataset, "recipe": asdict(self.recipe)}
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def directory(self) -> Path:
+        return settings.cache_root() / "zoo" / self.key
+
+    def subset(self, n: int) -> "ZooSpec":
+        """The first ``n`` models of this zoo."""
+        return ZooSpec(self.arch, self.dataset, self.recipe, n, self.init_seeds[:n], self.data_seeds[:n],
+                       self.arch_kwargs)
+
+
+def model_name(init_seed: int, data_seed: int) -> str:
+    return f"i{init_seed}_d{data_seed}"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(spec: ZooSpec) -> dict[str, Any]:
+    path = spec.directory / "manifest.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"spec": spec.identity(), "models": {}}
+
+
+def _write_manifest(spec: ZooSpec, manifest: dict[str, Any]) -> None:
+    text = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    _atomic_write(spec.directory / "manifest.json", lambda f: f.write(text))
+
+
+def new_model(spec: ZooSpec, ds: Dataset, init_seed: int) -> nn.Module:
+    """An untrained model of the zoo's architecture with the weights fixed by ``init_seed``."""
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+        torch.manual_seed(init_seed)
+        return build_model(spec.arch, ds.in_channels, ds.num_classes, image_size=ds.image_shape[-1],
+                           **dict(spec.arch_kwargs))
+
+
+def _crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random 4-pixel-padded crop and horizontal flip, batched, drawn from ``gen``."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (4, 4, 4, 4))
+    di = torch.randint(0, 9, (b,), generator=gen).to(x.device)
+    dj = torch.randint(0, 9, (b,), generator=gen).to(x.device)
+    flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)
+    rows = di[:, None] + torch.arange(h, device=x.device)
+    cols = dj[:, None] + torch.arange(w, device=x.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    bidx = torch.arange(b, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[bidx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                  for i in range(0, len(y), batch_size))
+    return correct / max(1, len(y))
+
+
+def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
+                device: torch.device | str = "cpu") -> nn.Module:
+    """Train one model of the zoo. On the CPU the result is bit-for-bit reproducible for fixed seeds."""
+    r = spec.recipe
+    device = torch.device(device)
+    train = subsample(ds.train, r.n_train, seed=1)
+    x, y = train.x.to(device), train.y.to(device)
+    model = new_model(spec, ds, init_seed).to(device)
+    if r.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=0.9, nesterov=True, weight_decay=r.weight_decay)
+    steps_per_epoch = -(-len(y) // r.batch_size)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs * steps_per_epoch)
+             if r.schedule == "cosine" else None)
+    gen = torch.Generator().manual_seed(data_seed)
+    model.train()
+    for _ in range(r.epochs):
+        order = torch.randperm(len(y), generator=gen).to(device)
+        for i in range(0, len(y), r.batch_size):
+            idx = order[i:i + r.batch_size]
+            xb = x[idx]
+            if r.augment == "crop-flip":
+                xb = _crop_flip(xb, gen)
+            loss = F.cross_entropy(model(xb), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+    return model.eval()
+
+
+def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train every model of ``spec`` that is not in the cache yet; return the manifest.
+
+    Models already stored (file present, checksum matching) are skipped, so an interrupted run resumes.
+    """
+    device = torch.device(device) if device is not None else settings.default_device()
+    manifest = read_manifest(spec)
+    todo = [(i, d) for i, d in spec.seed_pairs if not _is_done(spec, manifest, i, d)]
+    if not todo:
+        return manifest
+    ds = load_dataset(spec.dataset)
+    x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(todo, desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
+    for init_seed, data_seed in bar:
+        t0 = time.perf_counter()
+        model = train_model(spec, ds, init_seed, data_seed, device)
+        seconds = time.perf_counter() - t0
+        acc = accuracy(model, x_test, y_test)
+        name = model_name(init_seed, data_seed)
+        path = spec.directory / f"{name}.pt"
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        _atomic_write(path, lambda f: torch.save(state, f))
+        manifest = read_manifest(spec)  # re-read: another process may have added models meanwhile
+        manifest["models"][name] = {
+            "init_seed": init_seed, "data_seed": data_seed, "file": path.name, "sha256": sha256_file(path),
+            "test_accuracy": acc, "train_seconds": round(seconds, 3), "device": str(device),
+            "torch": torch.__version__, "host": platform.node(),
+        }
+        _write_manifest(spec, manifest)
+        bar.set_postfix(acc=f"{acc:.3f}")
+    return manifest
+
+
+def _is_done(spec: ZooSpec, manifest: dict[str, Any], init_seed: int, data_seed: int) -> bool:
+    entry = manifest["models"].get(model_name(init_seed, data_seed))
+    return entry is not None and (spec.directory / entry["file"]).is_file()
+
+
+class LoadedZoo(NamedTuple):
+    models: list[nn.Module]
+    manifest: dict[str, Any]
+
+    def records(self, spec: ZooSpec) -> list[dict[str, Any]]:
+        """The manifest entries of ``spec``'s models, in zoo order."""
+        return [self.manifest["models"][model_name(i, d)] for i, d in spec.seed_pairs]
+
+
+def load_zoo(spec: ZooSpec, device: torch.device | str | None = None) -> LoadedZoo:
+    """Load the trained models of ``spec`` in eval mode (``torch.load(weights_only=True)``), checking sha256."""
+    device = torch.device(device) if device is not None else settings.default_device()
+    manifest = read_manifest(spec)
+    ds = load_dataset(spec.dataset) if spec.seed_pairs else None
+    models = []
+    for init_seed, data_seed in spec.seed_pairs:
+        name = model_name(init_seed, data_seed)
+        entry = manifest["models"].get(name)
+        path = spec.directory / (entry["file"] if entry else f"{name}.pt")
+        if entry is None or not path.is_file():
+            raise FileNotFoundError(f"model {name} of zoo {spec.key} is not trained: run train_zoo(spec) first")
+        digest = sha256_file(path)
+        if digest != entry["sha256"]:
+            raise ValueError(f"checksum mismatch for {path}: delete the file and run train_zoo(spec) to retrain it")
+        model = new_model(spec, ds, init_seed)  # type: ignore[arg-type]
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        models.append(model.to(device).eval())
+    return LoadedZoo(models, manifest)
+
+
+def ensure_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress: bool = True) -> LoadedZoo:
+    """Train what is missing, then load the zoo."""
+    train_zoo(spec, device=device, progress=progress)
+    return load_zoo(spec, device=device)
+
+
+def seed_lists(n_models: int, vary: str = "both", offset: int = 0) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Seeds for a zoo in which ``vary`` ("both", "init" or "data") differs between models; the other is fixed."""
+    changing = tuple(range(offset, offset + n_models))
+    fixed = (offset,) * n_models
+    if vary == "both":
+        return changing, changing
+    if vary == "init":
+        return changing, fixed
+    if vary == "data":
+        return fixed, changing
+    raise ValueError(f"unknown vary={vary!r}: use 'both', 'init' or 'data'")

@@ -1,0 +1,99 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import data
+from helpers.data import examples_per_class, load_dataset, subsample
+
+
+def test_mnist_5k_split_is_balanced_and_fixed():
+    ds = load_dataset("mnist-5k")
+    assert ds.train.x.shape == (4000, 1, 28, 28) and ds.test.x.shape == (1000, 1, 28, 28)
+    assert ds.train.x.dtype == torch.float32 and ds.train.y.dtype == torch.long
+    assert torch.bincount(ds.test.y).tolist() == [100] * 10
+    assert torch.bincount(ds.train.y).tolist() == [400] * 10
+    assert ds.class_names == tuple("0123456789") and ds.in_channels == 1 and ds.num_classes == 10
+    # same split every time (seeded), and the two splits are disjoint images
+    again = data.load_mnist_5k(None, False)
+    assert torch.equal(again.test.y, ds.test.y) and torch.equal(again.test.x, ds.test.x)
+    pixels = ds.denormalize(ds.test.x)
+    assert pixels.min() == 0 and pixels.max() == 1
+    # real digits: a mean "1" has far less ink than a mean "0"
+    ink = [pixels[ds.test.y == c].mean().item() for c in (0, 1)]
+    assert ink[0] > 1.5 * ink[1]
+
+
+def test_normalisation_matches_declared_statistics():
+    ds = load_dataset("mnist-5k")
+    x = ds.train.x
+    assert abs(x.mean().item()) < 0.1 and abs(x.std().item() - 1) < 0.1
+
+
+def test_unknown_dataset_names_the_choices():
+    with pytest.raises(ValueError, match="unknown dataset 'mnits'.*mnist-5k"):
+        load_dataset("mnits")
+
+
+def test_subsets_are_seeded_and_balanced():
+    ds = load_dataset("mnist-5k", n_train=200, n_test=50)
+    assert len(ds.train) == 200 and len(ds.test) == 50
+    assert torch.bincount(ds.train.y).tolist() == [20] * 10
+    again = load_dataset("mnist-5k", n_train=200, n_test=50)
+    assert torch.equal(ds.train.x, again.train.x)
+    assert subsample(ds.test, None) is ds.test
+
+
+def test_examples_per_class_cycles_through_classes():
+    y = load_dataset("mnist-5k").test.y
+    idx = examples_per_class(y, 12, seed=3)
+    assert y[idx].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert len(set(idx.tolist())) == 12
+    assert torch.equal(idx, examples_per_class(y, 12, seed=3))
+    assert not torch.equal(idx, examples_per_class(y, 12, seed=4))
+
+
+def test_torchvision_dataset_missing_offline_names_the_fix(tmp_path):
+    with pytest.raises(RuntimeError, match="HELPERS_ALLOW_DOWNLOAD=1"):
+        load_dataset("fashion-mnist", root=tmp_path, download=False)
+
+
+def test_mnist_from_shared_data(shared, monkeypatch):
+    monkeypatch.setenv("HELPERS_DATA", str(shared))
+    ds = load_dataset("mnist", download=False)
+    assert ds.train.x.shape == (60000, 1, 28, 28) and ds.test.x.shape == (10000, 1, 28, 28)
+    assert ds.train.y[:4].tolist() == [5, 0, 4, 1] and ds.test.y[:4].tolist() == [7, 2, 1, 0]
+    pixels = ds.denormalize(ds.train.x[:1000])
+    assert 0.10 < pixels.mean().item() < 0.16
+
+
+def _write_cifar_batches(root, images: np.ndarray, labels: np.ndarray, names) -> None:
+    """Write the exact test images of the shared kit in torchvision's cifar-10-batches-py layout (test only)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    flat = images.transpose(0, 3, 1, 2).reshape(len(images), -1)  # NHWC -> rows of 1024 R, 1024 G, 1024 B
+    parts = np.array_split(np.arange(len(images)), 5)
+    for k, part in enumerate(parts, 1):
+        with open(folder / f"data_batch_{k}", "wb") as f:
+            pickle.dump({"data": flat[part], "labels": labels[part].tolist()}, f)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({"data": flat, "labels": labels.tolist()}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": list(names)}, f)
+
+
+def test_cifar10_loader_on_exact_test_images(shared, tmp_path, monkeypatch):
+    import torchvision
+
+    kit = np.load(shared / "cifar10" / "test_exact_1017.npz")
+    _write_cifar_batches(tmp_path, kit["images"], kit["labels"], kit["class_names"])
+    # the rebuilt files cannot carry the md5 of the originals; the layout and content are what is tested
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
+    ds = load_dataset("cifar10", root=tmp_path, download=False)
+    assert ds.test.x.shape == (1017, 3, 32, 32) and ds.train.x.shape[1:] == (3, 32, 32)
+    assert ds.test.y[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    assert ds.class_names[3] == "cat" and list(ds.class_names) == list(kit["class_names"])
+    back = (ds.denormalize(ds.test.x) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(back, kit["images"])

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from helpers import viz
+
+
+def test_running_mean_figure_structure():
+    n, s, m = 3, 2, 5
+    images = torch.rand(n, 1, 8, 8)
+    singles = torch.rand(s, n, 8, 8) * 2 - 1
+    running = torch.rand(m, n, 8, 8) * 2 - 1
+    fig = viz.running_mean_figure(images, singles, running, ["a", "b", "c"], ["m0", "m1"])
+    per_image = s + 2
+    assert len(fig.data) == n * per_image
+    assert [tr.visible for tr in fig.data] == [k < per_image for k in range(n * per_image)]
+    assert len(fig.frames) == m and [f.name for f in fig.frames] == ["1", "2", "3", "4", "5"]
+    mean_idx = [k * per_image + per_image - 1 for k in range(n)]
+    assert list(fig.frames[0].traces) == mean_idx
+    np.testing.assert_allclose(np.asarray(fig.frames[4].data[1].z), running[4, 1].numpy().round(3), atol=1e-6)
+    assert len(fig.layout.sliders[0].steps) == m
+    buttons = fig.layout.updatemenus[0].buttons
+    assert buttons[2].args[0]["visible"] == [k // per_image == 2 for k in range(n * per_image)]
+
+
+def test_rgb_inputs_become_image_traces():
+    tr = viz.image_trace(torch.rand(3, 4, 4))
+    assert tr.type == "image" and np.asarray(tr.z).shape == (4, 4, 3)
+    assert viz.image_trace(torch.rand(1, 4, 4)).type == "heatmap"
+
+
+def test_mismatched_shapes_are_refused():
+    with pytest.raises(ValueError, match="same N images"):
+        viz.running_mean_figure(torch.rand(2, 1, 4, 4), torch.rand(1, 3, 4, 4), torch.rand(2, 2, 4, 4), ["a", "b"],
+                                ["m"])
+
+
+def test_show_in_book_mode_writes_html_without_plotlyjs(monkeypatch):
+    import plotly.graph_objects as go
+
+    shown = []
+    monkeypatch.setenv(viz.ENV_BOOK, "1")
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    viz.show(go.Figure(go.Scatter(y=[1, 2])))
+    html = shown[0].data
+    assert "plotly-graph-div" in html and "cdn.plot.ly" not in html and len(html) < 100_000

@@ -1,0 +1,144 @@
+import json
+
+import pytest
+import torch
+
+from helpers import zoo as zoo_mod
+from helpers.zoo import Recipe, ZooSpec, load_zoo, new_model, seed_lists, train_zoo
+
+TINY = Recipe(epochs=1, batch_size=64, n_train=300)
+
+
+def spec(n=2, **kw) -> ZooSpec:
+    return ZooSpec("lenet", "mnist-5k", TINY, n, **kw)
+
+
+def _states(models):
+    return [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
+
+
+def test_same_spec_and_seeds_give_identical_weights(data_root, tmp_path, monkeypatch):
+    s = spec(2)
+    train_zoo(s, device="cpu", progress=False)
+    first = _states(load_zoo(s, device="cpu").models)
+    monkeypatch.setenv("HELPERS_DATA", str(tmp_path / "other"))
+    train_zoo(s, device="cpu", progress=False)
+    second = _states(load_zoo(s, device="cpu").models)
+    for a, b in zip(first, second):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    # different seeds give different models
+    assert not torch.equal(first[0]["conv1.weight"], first[1]["conv1.weight"])
+
+
+def test_init_and_data_seed_act_separately(data_root):
+    ds = zoo_mod.load_dataset("mnist-5k")
+    s = spec(1)
+    assert torch.equal(new_model(s, ds, 3).conv1.weight, new_model(s, ds, 3).conv1.weight)
+    assert not torch.equal(new_model(s, ds, 3).conv1.weight, new_model(s, ds, 4).conv1.weight)
+    same_init = ZooSpec("lenet", "mnist-5k", TINY, 2, init_seeds=(5, 5), data_seeds=(0, 1))
+    train_zoo(same_init, device="cpu", progress=False)
+    a, b = load_zoo(same_init, device="cpu").models
+    assert not torch.equal(a.conv1.weight, b.conv1.weight)  # same start, different batch order
+
+
+def test_new_model_leaves_global_rng_alone(data_root):
+    ds = zoo_mod.load_dataset("mnist-5k")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    new_model(spec(1), ds, 7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_manifest_records_seeds_accuracy_and_checksums(data_root):
+    s = spec(2, init_seeds=(10, 11), data_seeds=(20, 21))
+    manifest = train_zoo(s, device="cpu", progress=False)
+    on_disk = json.loads((s.directory / "manifest.json").read_text())
+    assert on_disk == manifest and on_disk["spec"]["arch"] == "lenet"
+    entry = on_disk["models"]["i11_d21"]
+    assert entry["init_seed"] == 11 and entry["data_seed"] == 21
+    assert entry["train_seconds"] > 0
+    assert entry["sha256"] == zoo_mod.sha256_file(s.directory / entry["file"])
+    assert s.directory.parent.parent == data_root.resolve() / "cache"
+    assert not [p for p in s.directory.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    loaded = load_zoo(s, device="cpu")
+    assert [r["init_seed"] for r in loaded.records(s)] == [10, 11]
+    assert all(not m.training for m in loaded.models)
+    ds = zoo_mod.load_dataset("mnist-5k")
+    assert zoo_mod.accuracy(loaded.models[1], ds.test.x, ds.test.y) == entry["test_accuracy"]
+
+
+def test_key_ignores_seed_list_but_not_recipe():
+    assert spec(2).key == spec(5).key == spec(2, init_seeds=(7, 8), data_seeds=(7, 8)).key
+    assert spec(2).key != ZooSpec("lenet", "mnist-5k", Recipe(epochs=2, n_train=300), 2).key
+    assert spec(2).key != ZooSpec("lenet-wide", "mnist-5k", TINY, 2).key
+    assert spec(4).subset(2) == spec(2)
+
+
+def test_interrupted_run_resumes_from_finished_models(data_root, monkeypatch):
+    s = spec(3)
+    real = zoo_mod.train_model
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user stops the run while model 2 trains
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zoo_mod, "train_model", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        train_zoo(s, device="cpu", progress=False)
+    assert sorted(zoo_mod.read_manifest(s)["models"]) == ["i0_d0"]
+    calls.clear()
+    monkeypatch.setattr(zoo_mod, "train_model", real)
+    counted = []
+    monkeypatch.setattr(zoo_mod, "train_model", lambda *a, **k: counted.append(a[2]) or real(*a, **k))
+    train_zoo(s, device="cpu", progress=False)
+    assert counted == [1, 2]  # model 0 was not trained again
+    assert len(load_zoo(s, device="cpu").models) == 3
+
+
+def test_corrupted_weights_are_rejected(data_root):
+    s = spec(1)
+    train_zoo(s, device="cpu", progress=False)
+    path = s.directory / "i0_d0.pt"
+    blob = bytearray(path.read_bytes())
+    blob[-10] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="checksum mismatch.*delete the file"):
+        load_zoo(s, device="cpu")
+
+
+def test_loading_an_untrained_zoo_says_what_to_do(data_root):
+    with pytest.raises(FileNotFoundError, match=r"run train_zoo\(spec\) first"):
+        load_zoo(spec(1), device="cpu")
+
+
+def test_bad_specs_are_refused():
+    with pytest.raises(ValueError, match="init_seeds has 1 entries but n_models=2"):
+        ZooSpec("lenet", "mnist-5k", TINY, 2, init_seeds=(1,))
+    with pytest.raises(ValueError, match="same .init seed, data seed. pair"):
+        ZooSpec("lenet", "mnist-5k", TINY, 2, init_seeds=(1, 1), data_seeds=(2, 2))
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        Recipe(optimizer="adamw")
+
+
+def test_seed_lists():
+    assert seed_lists(3, "both", 5) == ((5, 6, 7), (5, 6, 7))
+    assert seed_lists(3, "init") == ((0, 1, 2), (0, 0, 0))
+    assert seed_lists(3, "data") == ((0, 0, 0), (0, 1, 2))
+    with pytest.raises(ValueError, match="use 'both', 'init' or 'data'"):
+        seed_lists(3, "weights")
+
+
+def test_crop_flip_keeps_content():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
+    out = zoo_mod._crop_flip(x, gen)
+    assert out.shape == x.shape
+    # every non-padded output value comes from the same image and channel
+    for b in range(2):
+        for c in range(3):
+            vals = set(out[b, c].flatten().tolist()) - {0.0}
+            assert vals <= set(x[b, c].flatten().tolist())
