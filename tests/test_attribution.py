@@ -85,3 +85,101 @@ def test_bad_inputs_get_one_line_errors_that_name_the_fix():
         attribute("gradient", model, x[0], 0)
     with pytest.raises(ValueError, match="one per image \\(2\\), got shape \\(3,\\)"):
         attribute("gradient", model, x, [0, 1, 2])
+
+
+ALL = sorted(METHODS)
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    from helpers.models import build_model
+
+    torch.manual_seed(0)
+    return build_model("lenet", 1, 10).eval()
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_every_method_shape_finite_and_batched_equals_unbatched(method, lenet):
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([1, 4, 7])
+    kw = {"n_samples": 40} if method in ("lime", "kernel_shap") else {}
+    batched = attribute(method, lenet, x, y, **kw)
+    single = torch.cat([attribute(method, lenet, x[i:i + 1], int(y[i]), **kw) for i in range(3)])
+    assert batched.shape == x.shape and torch.isfinite(batched).all() and batched.abs().sum() > 0
+    assert torch.allclose(batched, single, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", [m for m in ALL if METHODS[m].stochastic])
+def test_stochastic_methods_are_seeded(method, lenet):
+    x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    kw = {"n_samples": 30} if method != "smoothgrad" else {"n_samples": 4}
+    a = attribute(method, lenet, x, 3, seed=5, **kw)
+    b = attribute(method, lenet, x, 3, seed=5, **kw)
+    c = attribute(method, lenet, x, 3, seed=6, **kw)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    torch.manual_seed(0)
+    expected = torch.rand(2)
+    torch.manual_seed(0)
+    attribute(method, lenet, x, 3, seed=5, **kw)
+    assert torch.equal(torch.rand(2), expected), "a seeded method must not move the caller's RNG"
+
+
+@pytest.mark.parametrize("arch,channels,size", [("convnet", 1, 28), ("lenet-deep", 1, 28), ("vgg19", 3, 16),
+                                                ("resnet18", 3, 16), ("resnet101", 3, 16)])
+def test_methods_run_on_every_architecture(arch, channels, size):
+    from helpers.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch, channels, 10, image_size=size).eval()
+    x = torch.randn(1, channels, size, size)
+    cheap = {"lime": {"n_samples": 8}, "kernel_shap": {"n_samples": 8}, "smoothgrad": {"n_samples": 2},
+             "integrated_gradients": {"n_steps": 4}, "occlusion": {"window": size // 2, "stride": size // 2}}
+    for method in ALL:
+        out = attribute(method, model, x, 2, **cheap.get(method, {}))
+        assert out.shape == x.shape and torch.isfinite(out).all(), (arch, method)
+
+
+def test_integrated_gradients_completeness():
+    from helpers.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("lenet", 1, 10).eval()
+    x = torch.randn(2, 1, 28, 28)
+    ig = attribute("integrated_gradients", model, x, 4, n_steps=128)
+    with torch.no_grad():
+        delta = model(x)[:, 4] - model(torch.zeros_like(x))[:, 4]
+    assert torch.allclose(ig.flatten(1).sum(1), delta, rtol=0.02, atol=1e-3)
+
+
+def test_known_answers_on_a_linear_model():
+    model = LinearImage(shape=(1, 8, 8), classes=2)
+    x = torch.randn(2, 1, 8, 8)
+    w = model.fc.weight.detach()[1].view(1, 1, 8, 8)
+    # linear model: IG = DeepLIFT = input × gradient (baseline 0), SmoothGrad = gradient
+    for method in ("integrated_gradients", "deeplift"):
+        assert torch.allclose(attribute(method, model, x, 1), x * w, atol=1e-5), method
+    assert torch.allclose(attribute("smoothgrad", model, x, 1), w.expand(2, -1, -1, -1), atol=1e-5)
+    # occlusion with 1×1 windows of a linear model: logit drop = w·x per pixel
+    occ = attribute("occlusion", model, x, 1, window=1, stride=1)
+    assert torch.allclose(occ, x * w, atol=1e-5)
+    # KernelSHAP of a linear model with a zero baseline: the patch sums of w·x (exact up to sampling)
+    ks = attribute("kernel_shap", model, x, 1, n_samples=400, patch=4)
+    patch_sums = torch.nn.functional.avg_pool2d(x * w, 4) * 16
+    assert torch.allclose(ks[:, :, ::4, ::4] * 16, patch_sums, atol=1e-3)
+    with torch.no_grad():
+        delta = model(x)[:, 1] - model(torch.zeros_like(x))[:, 1]
+    assert torch.allclose(ks.flatten(1).sum(1), delta, atol=1e-3)  # completeness
+
+
+def test_gradcam_relu_is_the_positive_part_of_signed_gradcam(lenet):
+    x = torch.randn(2, 1, 28, 28)
+    signed = attribute("gradcam", lenet, x, 0)
+    relu = attribute("gradcam_relu", lenet, x, 0)
+    assert (relu >= 0).all() and (signed < 0).any()
+
+
+def test_unknown_keyword_is_refused(lenet):
+    with pytest.raises(ValueError, match="integrated_gradients takes no argument.*n_stpes.*it accepts"):
+        attribute("integrated_gradients", lenet, torch.randn(1, 1, 28, 28), 0, n_stpes=3)
+    with pytest.raises(ValueError, match="gradient takes no argument.*seed"):
+        attribute("gradient", lenet, torch.randn(1, 1, 28, 28), 0, seed=3)
