@@ -26,7 +26,7 @@ def built_book(tmp_path_factory):
     for name in ("_config.yml", "intro.md", "course.md"):
         shutil.copy2(ROOT / "book" / name, book_dir / name)
     try:
-        first = runner.run_chapters("smoke", ["01"], out_dir=book_dir / "notebooks", progress=False)
+        first = runner.run_chapters("smoke", None, out_dir=book_dir / "notebooks", progress=False)
         second = runner.run_chapters("smoke", ["01"], out_dir=book_dir / "notebooks", progress=False)
         index = book.build(book_dir, ROOT / "build" / "npm")
     finally:
@@ -36,18 +36,27 @@ def built_book(tmp_path_factory):
 
 def test_runner_executes_then_caches(built_book):
     first, second = built_book["runs"]
-    assert first == [("01", "ran")] and second == [("01", "cached")]
+    chapters = [c.id for c in runner.find_chapters(ROOT / "notebooks")]
+    assert first == [(c, "ran") for c in chapters] and second == [("01", "cached")]
+    built = sorted(p.name for p in (built_book["dir"] / "_build" / "html" / "notebooks").glob("*.html"))
+    assert built == sorted(c.path.stem + ".html" for c in runner.find_chapters(ROOT / "notebooks"))
     nb = json.loads((built_book["dir"] / "notebooks" / "01_logit_gradients.ipynb").read_text())
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "n_models = 3" in "".join(injected[0]["source"])
-    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    for path in (built_book["dir"] / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{path.name}: {errors[:1]}"
 
 
 def test_page_is_self_contained(built_book):
     html_dir = built_book["dir"] / "_build" / "html"
     page = (html_dir / "notebooks" / "01_logit_gradients.html").read_text()
     assert page.count('class="plotly-graph-div"') == 2
+    for other in (html_dir / "notebooks").glob("*.html"):
+        text = other.read_text()
+        assert 'class="plotly-graph-div"' in text, f"{other.name} shows no figure"
+        assert "Traceback (most recent call last)" not in text, f"{other.name} shows an error"
     scripts = re.findall(r'<script[^>]*\ssrc="([^"]+)"', page)
     remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
     assert scripts and not remote, f"scripts loaded from the internet: {remote}"

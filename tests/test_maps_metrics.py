@@ -49,3 +49,16 @@ def test_convergence_curve_rises_to_one():
     assert torch.allclose(curve[:, -1], torch.ones(3), atol=1e-5)
     assert (curve[:, 1:] >= curve[:, :-1] - 0.02).all()
     assert (curve[:, 0] < 0.8).all()
+
+
+def test_extreme_pairs_finds_the_planted_pairs():
+    gen = torch.Generator().manual_seed(5)
+    base = torch.randn(1, 2, 6, 6, generator=gen)
+    maps = base + 0.5 * torch.randn(5, 2, 6, 6, generator=gen)
+    maps[3] = maps[1] + 1e-3 * torch.randn(2, 6, 6, generator=gen)  # 1 and 3 nearly identical
+    maps[4] = -maps[0]  # 0 and 4 opposite
+    assert metrics.extreme_pairs(maps) == ((0, 4), (1, 3))
+    cm = metrics.correlation_matrix(maps)
+    assert cm.shape == (2, 5, 5) and torch.allclose(cm.diagonal(dim1=1, dim2=2), torch.ones(2, 5), atol=1e-5)
+    with pytest.raises(ValueError, match="at least three models"):
+        metrics.extreme_pairs(maps[:2])

@@ -84,3 +84,17 @@ def test_bad_arguments():
         Marginalized("saliencyy", _zoo(m=1))
     with pytest.raises(ValueError, match="add a batch dimension"):
         Marginalized("gradient", _zoo(m=1)).attribute(torch.randn(1, 28, 28), 0)
+
+
+def test_marginalize_methods_matches_single_calls():
+    from helpers.marginal import marginalize_methods
+
+    models = _zoo(m=2)
+    x = torch.randn(2, 1, 28, 28)
+    out = marginalize_methods(["gradient", "occlusion"], models, x, 1, {"occlusion": {"window": 7, "stride": 7}},
+                              progress=False)
+    assert set(out) == {"gradient", "occlusion"}
+    ref = Marginalized("occlusion", models, window=7, stride=7).attribute(x, 1)
+    assert torch.allclose(out["occlusion"].mean, ref.mean)
+    with pytest.raises(ValueError, match="unknown attribution method"):
+        marginalize_methods(["gradient", "lrp"], models, x, 1)

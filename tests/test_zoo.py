@@ -142,3 +142,9 @@ def test_crop_flip_keeps_content():
         for c in range(3):
             vals = set(out[b, c].flatten().tolist()) - {0.0}
             assert vals <= set(x[b, c].flatten().tolist())
+
+
+def test_amp_is_in_the_key_only_when_on():
+    assert "amp" not in spec(1).identity()["recipe"]
+    on = ZooSpec("lenet", "mnist-5k", Recipe(epochs=1, n_train=300, amp=True), 1)
+    assert on.identity()["recipe"]["amp"] is True and on.key != spec(1).key

@@ -78,10 +78,10 @@ def stacked_logit_gradients(models: Sequence[nn.Module], inputs: torch.Tensor, t
 
 
 def _vmap_pays(model: nn.Module) -> bool:
-    """Whether vmap over models beats a loop (benchmarks/bench_marginal.py): on a GPU, and on a CPU for models
-    without BatchNorm (CPU, 2 threads, 24 models × 64 images: LeNet 1.4× faster; ConvNet with BatchNorm 0.5×)."""
-    on_gpu = next(model.parameters()).is_cuda
-    return on_gpu or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    """Whether vmap over models beats a loop, as measured (benchmarks/bench_marginal.py, benchmarks/gpu_zoo.py):
+    for models without BatchNorm (CPU, 2 threads, 24 LeNets × 64 images: 1.4× faster than the loop), but not with
+    it (CPU: ConvNet 0.5×; H100: ResNet18, VGG19, ResNet101 0.3–0.45× of the loop's speed)."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 class Marginalized:
@@ -119,3 +119,18 @@ class Marginalized:
                 chunks.append(torch.stack([attribute(self.method, m, x, tt, **self.method_kwargs)
                                            for m in self.models]))
         return MarginalMaps(torch.cat(chunks, dim=1).detach())
+
+
+def marginalize_methods(methods: Sequence[str], models: Sequence[nn.Module], inputs: torch.Tensor,
+                        target: TargetLike, method_kwargs: dict[str, dict] | None = None,
+                        progress: bool = True) -> dict[str, MarginalMaps]:
+    """:class:`Marginalized` maps of several methods over the same models and images, with a progress bar."""
+    from tqdm.auto import tqdm
+
+    for name in methods:
+        get_method(name)  # fail before any work on a typo
+    method_kwargs = method_kwargs or {}
+    out = {}
+    for name in tqdm(methods, desc="methods", disable=not progress):
+        out[name] = Marginalized(name, models, **method_kwargs.get(name, {})).attribute(inputs, target)
+    return out

@@ -9,17 +9,34 @@ import torch
 from .maps import pearson
 
 
+def correlation_matrix(maps: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation between every pair of models' maps, per image: (N, M, M)."""
+    flat = maps.flatten(-2)
+    flat = flat - flat.mean(-1, keepdim=True)
+    flat = flat / flat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return torch.einsum("inp,jnp->nij", flat, flat)
+
+
 def mean_pairwise_correlation(maps: torch.Tensor) -> torch.Tensor:
     """For each image, the mean Pearson correlation over all pairs i < j of single-model maps: (N,)."""
     m = maps.shape[0]
     if m < 2:
         raise ValueError("pairwise correlation needs at least two models")
-    flat = maps.flatten(-2)
-    flat = flat - flat.mean(-1, keepdim=True)
-    flat = flat / flat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    gram = torch.einsum("inp,jnp->nij", flat, flat)  # (N, M, M)
     iu = torch.triu_indices(m, m, offset=1)
-    return gram[:, iu[0], iu[1]].mean(-1)
+    return correlation_matrix(maps)[:, iu[0], iu[1]].mean(-1)
+
+
+def extreme_pairs(maps: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The two models whose maps disagree most and the two that agree most (mean correlation over images);
+    Woerl et al.'s "two handpicked models"."""
+    m = maps.shape[0]
+    if m < 3:
+        raise ValueError("picking extreme pairs needs at least three models")
+    mean = correlation_matrix(maps).mean(0)
+    iu = torch.triu_indices(m, m, offset=1)
+    vals = mean[iu[0], iu[1]]
+    lo, hi = int(vals.argmin()), int(vals.argmax())
+    return (int(iu[0, lo]), int(iu[1, lo])), (int(iu[0, hi]), int(iu[1, hi]))
 
 
 def convergence_to_full_mean(maps: torch.Tensor, n_permutations: int = 20, seed: int = 0) -> torch.Tensor:

@@ -49,3 +49,28 @@ def convergence_summary(curve: torch.Tensor, pairwise: torch.Tensor, preds: torc
         f"- Models needed for a correlation of 0.9: **{first_m(0.9)}**; for 0.95: {first_m(0.95)}.",
         f"- The models classify {100 * agree:.1f} % of the shown (model, image) pairs correctly.",
     ]))
+
+
+def methods_table(methods: Sequence[str]) -> Markdown:
+    """The registered attribution methods with their defaults and sources."""
+    from .attribution import get_method
+
+    lines = ["| method | what it computes | defaults | source |", "| --- | --- | --- | --- |"]
+    for name in methods:
+        m = get_method(name)
+        defaults = ", ".join(f"{k}={v}" for k, v in m.defaults.items()) or "—"
+        if m.stochastic:
+            defaults += ", seed (own randomness)"
+        lines.append(f"| `{name}` | {m.summary} | {defaults} | {m.reference} |")
+    return Markdown("\n".join(lines))
+
+
+def table(rows: Sequence[dict[str, Any]], digits: int = 3) -> Markdown:
+    """A Markdown table of dictionaries with the same keys (floats rounded)."""
+    if not rows:
+        return Markdown("*(no rows)*")
+    keys = list(rows[0])
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(keys) + " |", "| " + " | ".join("---" for _ in keys) + " |"]
+    lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows]
+    return Markdown("\n".join(lines))

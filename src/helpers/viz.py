@@ -56,51 +56,90 @@ def map_trace(m: torch.Tensor | np.ndarray, showscale: bool = False) -> go.Heatm
                       hovertemplate="x=%{x} y=%{y}<br>%{z:.2f}<extra></extra>")
 
 
+def grid_figure(images: Sequence[torch.Tensor], singles: Sequence[torch.Tensor],
+                running: Sequence[torch.Tensor] | None, group_labels: Sequence[str], column_labels: Sequence[str],
+                title: str = "", row_height: int = 190, menu_label: str = "") -> go.Figure:
+    """A grid of maps with a dropdown over groups and, optionally, a slider over M.
+
+    For each group g (an image, or a method): ``images[g]`` (R, C, H, W) inputs in [0, 1], one per row;
+    ``singles[g]`` (S, R, H, W) normalised single-model maps, one column each; ``running[g]`` (M, R, H, W) the
+    normalised mean over the first 1…M models (last column, driven by the slider). The slider's frames replace only
+    the mean panels of every group; the dropdown toggles which group's traces are visible, so the two controls do
+    not overwrite each other (static-site safe: every frame is precomputed).
+    """
+    n_groups = len(images)
+    if not (len(singles) == n_groups == len(group_labels)) or (running is not None and len(running) != n_groups):
+        raise ValueError("images, singles, running and group_labels must describe the same groups")
+    n_rows, n_single = images[0].shape[0], singles[0].shape[0]
+    for g in range(n_groups):
+        if singles[g].shape[:2] != (n_single, n_rows) or (running is not None and running[g].shape[1] != n_rows):
+            raise ValueError(f"group {g}: expected {n_single} single maps and {n_rows} rows, got singles "
+                             f"{tuple(singles[g].shape)}" + ("" if running is None else
+                                                             f" and running {tuple(running[g].shape)}"))
+    cols = 1 + n_single + (running is not None)
+    if len(column_labels) != cols:
+        raise ValueError(f"need {cols} column labels, got {len(column_labels)}")
+    fig = make_subplots(rows=n_rows, cols=cols, horizontal_spacing=0.02, vertical_spacing=0.03,
+                        subplot_titles=list(column_labels) + [""] * (cols * (n_rows - 1)))
+    mean_idx: list[int] = []
+    owner: list[int] = []
+    for g in range(n_groups):
+        for r in range(n_rows):
+            traces = [image_trace(images[g][r])] + [map_trace(singles[g][s, r]) for s in range(n_single)]
+            if running is not None:
+                traces.append(map_trace(running[g][0, r], showscale=(r == 0)))
+            else:
+                traces[-1].showscale = r == 0
+            for c, tr in enumerate(traces):
+                tr.visible = g == 0
+                fig.add_trace(tr, row=r + 1, col=c + 1)
+                owner.append(g)
+            if running is not None:
+                mean_idx.append(len(fig.data) - 1)
+    layout: dict = {}
+    if running is not None:
+        n_m = running[0].shape[0]
+        fig.frames = [go.Frame(name=str(m + 1), traces=mean_idx,
+                               data=[go.Heatmap(z=_round(_np(running[g][m, r])))
+                                     for g in range(n_groups) for r in range(n_rows)]) for m in range(n_m)]
+        steps = [dict(method="animate", label=str(m + 1),
+                      args=[[str(m + 1)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                               transition=dict(duration=0))]) for m in range(n_m)]
+        layout["sliders"] = [dict(active=0, steps=steps, currentvalue=dict(prefix="M = "), pad=dict(t=10), len=0.9,
+                                  x=0.05)]
+    if n_groups > 1:
+        buttons = [dict(method="restyle", label=group_labels[g], args=[{"visible": [o == g for o in owner]}])
+                   for g in range(n_groups)]
+        layout["updatemenus"] = [dict(type="dropdown", buttons=buttons, direction="down", x=0.0, xanchor="left",
+                                      y=1 + 110 / (row_height * n_rows), yanchor="top", showactive=True, active=0)]
+        if menu_label:
+            layout["annotations"] = [*fig.layout.annotations, dict(
+                text=menu_label, x=0.0, xanchor="right", xref="paper", yref="paper", showarrow=False,
+                y=1 + 95 / (row_height * n_rows))]
+    fig.update_layout(title=dict(text=title, font=dict(size=14), y=0.99, yanchor="top"),
+                      height=row_height * n_rows + 180, margin=dict(l=10, r=10, t=120, b=70), **layout)
+    fig.update_annotations(font_size=11)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, autorange="reversed", constrain="domain")
+    for k in range(1, n_rows * cols + 1):
+        fig.layout[f"yaxis{'' if k == 1 else k}"].scaleanchor = f"x{'' if k == 1 else k}"
+    return fig
+
+
 def running_mean_figure(images: torch.Tensor, singles: torch.Tensor, running: torch.Tensor,
                         image_labels: Sequence[str], single_labels: Sequence[str],
                         title: str = "", height: int = 330) -> go.Figure:
     """Input | single-model maps | mean over M models, with a slider over M and a dropdown over images.
 
     ``images`` (N, C, H, W) in [0, 1]; ``singles`` (S, N, H, W) and ``running`` (M, N, H, W) normalised maps,
-    ``running[k]`` being the mean over the first k+1 models. The slider's frames replace only the mean panels;
-    the dropdown toggles which image's traces are visible, so the two controls do not overwrite each other.
+    ``running[k]`` being the mean over the first k+1 models.
     """
-    n_img, n_single, n_m = images.shape[0], singles.shape[0], running.shape[0]
-    if singles.shape[1] != n_img or running.shape[1] != n_img or len(image_labels) != n_img:
+    n = images.shape[0]
+    if singles.shape[1] != n or running.shape[1] != n or len(image_labels) != n:
         raise ValueError("images, singles, running and image_labels must describe the same N images")
-    cols = n_single + 2
-    fig = make_subplots(rows=1, cols=cols, horizontal_spacing=0.02,
-                        subplot_titles=["input", *single_labels, "mean over M models"])
-    mean_idx = []
-    for n in range(n_img):
-        traces = [image_trace(images[n])] + [map_trace(singles[s, n]) for s in range(n_single)]
-        traces.append(map_trace(running[0, n], showscale=True))
-        for c, tr in enumerate(traces):
-            tr.visible = n == 0
-            fig.add_trace(tr, row=1, col=c + 1)
-        mean_idx.append(len(fig.data) - 1)
-    per_image = cols
-    fig.frames = [go.Frame(name=str(m + 1), traces=mean_idx,
-                           data=[go.Heatmap(z=_round(_np(running[m, n]))) for n in range(n_img)])
-                  for m in range(n_m)]
-    steps = [dict(method="animate", label=str(m + 1),
-                  args=[[str(m + 1)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                           transition=dict(duration=0))]) for m in range(n_m)]
-    buttons = [dict(method="restyle", label=image_labels[n],
-                    args=[{"visible": [k // per_image == n for k in range(len(fig.data))]}]) for n in range(n_img)]
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=14), y=0.98, yanchor="top"), height=height,
-        margin=dict(l=10, r=10, t=110, b=70),
-        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="M = "), pad=dict(t=10), len=0.9, x=0.05)],
-        updatemenus=[dict(type="dropdown", buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.42,
-                          yanchor="top", showactive=True, active=0)],
-    )
-    fig.update_annotations(font_size=11)
-    fig.update_xaxes(showticklabels=False, constrain="domain")
-    fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor="x", constrain="domain")
-    for c in range(2, cols + 1):
-        fig.update_yaxes(scaleanchor=f"x{c}", row=1, col=c)
-    return fig
+    return grid_figure([images[i:i + 1] for i in range(n)], [singles[:, i:i + 1] for i in range(n)],
+                       [running[:, i:i + 1] for i in range(n)], image_labels,
+                       ["input", *single_labels, "mean over M models"], title=title, row_height=height - 180 + 40)
 
 
 def band_figure(x: Sequence[float], curves: np.ndarray, name: str, xlabel: str, ylabel: str,
@@ -118,4 +157,26 @@ def band_figure(x: Sequence[float], curves: np.ndarray, name: str, xlabel: str, 
                                  line=dict(dash="dash", color="gray")))
     fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=380,
                       margin=dict(l=60, r=10, t=50, b=50), legend=dict(x=0.55, y=0.1))
+    return fig
+
+
+def grouped_bar_figure(categories: Sequence[str], values: dict[str, Sequence[float]], ylabel: str,
+                       title: str = "") -> go.Figure:
+    """Bars per category (x), one colour per series (e.g. SNR per class, one series per method)."""
+    fig = go.Figure([go.Bar(x=list(categories), y=list(v), name=k) for k, v in values.items()])
+    fig.update_layout(barmode="group", title=title, yaxis_title=ylabel, height=400,
+                      margin=dict(l=60, r=10, t=50, b=50))
+    return fig
+
+
+def lines_figure(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
+                 title: str = "", reference: tuple[Sequence[float], str] | None = None,
+                 log_y: bool = False) -> go.Figure:
+    """One line per series against ``x``, optionally a dashed reference curve."""
+    fig = go.Figure([go.Scatter(x=list(x), y=list(v), mode="lines+markers", name=k) for k, v in series.items()])
+    if reference is not None:
+        fig.add_trace(go.Scatter(x=list(x), y=list(reference[0]), mode="lines", name=reference[1],
+                                 line=dict(dash="dash", color="black", width=3)))
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=420,
+                      margin=dict(l=60, r=10, t=50, b=50), yaxis_type="log" if log_y else None)
     return fig

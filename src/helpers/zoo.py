@@ -42,6 +42,7 @@ class Recipe:
     schedule: str = "none"  # "none" or "cosine" (per step, to zero)
     augment: str = "none"  # "none" or "crop-flip" (pad 4, random 32×32 crop, horizontal flip)
     n_train: int | None = None  # seeded class-balanced subset of the training split
+    amp: bool = False  # on CUDA: bfloat16 autocast and channels-last memory (about 3× faster); ignored on a CPU
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
@@ -86,8 +87,11 @@ class ZooSpec:
 
     def identity(self) -> dict[str, Any]:
         """What defines the models apart from their seeds (hashed into :attr:`key`)."""
+        recipe = asdict(self.recipe)
+        if not recipe["amp"]:
+            del recipe["amp"]  # fields added later stay out of the key at their default: old caches stay valid
         return {"format": FORMAT_VERSION, "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
-                "dataset": self.dataset, "recipe": asdict(self.recipe)}
+                "dataset": self.dataset, "recipe": recipe}
 
     @property
     def key(self) -> str:
@@ -184,6 +188,9 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
     train = subsample(ds.train, r.n_train, seed=1)
     x, y = train.x.to(device), train.y.to(device)
     model = new_model(spec, ds, init_seed).to(device)
+    amp = r.amp and device.type == "cuda"
+    if amp:
+        model = model.to(memory_format=torch.channels_last)
     if r.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     else:
@@ -200,7 +207,8 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
             xb = x[idx]
             if r.augment == "crop-flip":
                 xb = _crop_flip(xb, gen)
-            loss = F.cross_entropy(model(xb), y[idx])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = F.cross_entropy(model(xb), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,36 @@
+"""The live CLEAR panel builds and its callback redraws (no kernel needed: the handler is called directly)."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from helpers.live import ALL, ClearExplorer
+
+from .test_clear import H, W, Stripes
+
+
+def test_panel_builds_and_updates():
+    models = [Stripes().eval(), copy.deepcopy(Stripes().eval())]
+    with torch.no_grad():
+        models[1].fc1.weight.mul_(2)
+    x = torch.rand(3, 1, H, W) + 0.5
+    panel = ClearExplorer(models, x, torch.tensor([0, 1, 2]), [str(k) for k in range(10)])
+    first = panel.picture.value
+    assert first[:4] == b"\x89PNG" and "mean of models 1–1" in panel.info.value
+    panel.n_models.value = 2  # observe → update
+    assert "mean of models 1–2" in panel.info.value
+    panel.cls.value = 3
+    panel.update()
+    assert panel.picture.value != first
+    panel.single.value, panel.image.value = True, 2
+    panel.update(None)
+    assert "model 2:" in panel.info.value and "true <b>2</b>" in panel.info.value
+    assert set(panel._cache) == {0, 2}
+    assert panel.cls.value != ALL
+
+
+def test_panel_rejects_bad_input():
+    with pytest.raises(ValueError, match="one label per image"):
+        ClearExplorer([Stripes().eval()], torch.rand(3, 1, H, W), torch.tensor([0]), ["a"] * 10)
