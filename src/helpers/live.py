@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from . import clear
-from .viz_clear import png_bytes
+from .viz import png_bytes
 
 ALL = -1  # "class" value meaning: the CLEAR map over all classes
 

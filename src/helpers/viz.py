@@ -6,6 +6,8 @@ Display goes through :func:`show`: in the book build it writes HTML that relies 
 """
 from __future__ import annotations
 
+import base64
+import io
 import os
 import sys
 from typing import Sequence
@@ -180,3 +182,20 @@ def lines_figure(x: Sequence[float], series: dict[str, Sequence[float]], xlabel:
     fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=420,
                       margin=dict(l=60, r=10, t=50, b=50), yaxis_type="log" if log_y else None)
     return fig
+
+
+def png_bytes(rgb: np.ndarray | torch.Tensor, scale: int = 1) -> bytes:
+    """(H, W, 3) floats in [0, 1] (or (H, W) grey) -> PNG bytes, enlarged ``scale`` times without smoothing."""
+    from PIL import Image
+
+    a = np.clip(np.asarray(_np(rgb), dtype=np.float32), 0, 1)
+    img = Image.fromarray((a * 255).round().astype(np.uint8))
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def png_uri(rgb: np.ndarray | torch.Tensor) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(rgb)).decode()

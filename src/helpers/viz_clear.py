@@ -5,8 +5,6 @@ frame per M stays light. Like :mod:`helpers.viz`, every slider position is preco
 """
 from __future__ import annotations
 
-import base64
-import io
 from typing import Sequence
 
 import numpy as np
@@ -16,24 +14,7 @@ from IPython.display import Markdown
 from plotly.subplots import make_subplots
 
 from .clear import PALETTE, palette_rgb
-from .viz import _np, image_trace, map_trace
-
-
-def png_bytes(rgb: np.ndarray | torch.Tensor, scale: int = 1) -> bytes:
-    """(H, W, 3) floats in [0, 1] (or (H, W) grey) -> PNG bytes, enlarged ``scale`` times without smoothing."""
-    from PIL import Image
-
-    a = np.clip(np.asarray(_np(rgb), dtype=np.float32), 0, 1)
-    img = Image.fromarray((a * 255).round().astype(np.uint8))
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
-
-
-def png_uri(rgb: np.ndarray | torch.Tensor) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(rgb)).decode()
+from .viz import _np, image_trace, map_trace, png_uri
 
 
 def rgb_trace(rgb: np.ndarray | torch.Tensor) -> go.Image:

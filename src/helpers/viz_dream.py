@@ -6,8 +6,6 @@ frame of 3 × 10 MNIST-sized images is a few kilobytes, so a slider over 20+ opt
 """
 from __future__ import annotations
 
-import base64
-import io
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -16,18 +14,10 @@ import torch
 from IPython.display import Markdown
 from plotly.subplots import make_subplots
 
+from .viz import png_uri
+
 COLOURS = ("rgb(214,39,40)", "rgb(31,119,180)", "rgb(44,160,44)", "rgb(148,103,189)", "rgb(255,127,14)",
            "rgb(140,86,75)")
-
-
-def _png_uri(a: np.ndarray) -> str:
-    """A data URI of ``a`` (H, W) or (H, W, 3) in [0, 1] as an 8-bit PNG."""
-    from PIL import Image
-
-    img = Image.fromarray((np.clip(a, 0, 1) * 255).round().astype(np.uint8))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def mosaic(images: np.ndarray, gap: int = 2, scale: int = 1) -> np.ndarray:
@@ -60,7 +50,7 @@ def dream_slider_figure(rows: Sequence[torch.Tensor], row_labels: Sequence[str],
         raise ValueError(f"snapshots have {s} steps and {n_cls} classes but {len(steps)} step labels and "
                          f"{len(class_labels)} class labels were given: pass matching lists")
     gap = max(1, round(w * scale / 14))
-    frames = [_png_uri(mosaic(arr[k], gap=gap, scale=scale)) for k in range(s)]
+    frames = [png_uri(mosaic(arr[k], gap=gap, scale=scale)) for k in range(s)]
     height_px, wide_px = n_rows * h * scale + (n_rows - 1) * gap, n_cls * w * scale + (n_cls - 1) * gap
     fig = go.Figure(go.Image(source=frames[-1], x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
     fig.frames = [go.Frame(name=str(st), data=[go.Image(source=src)], traces=[0]) for st, src in zip(steps, frames)]
