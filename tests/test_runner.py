@@ -51,3 +51,19 @@ def test_unknown_chapter_and_parameter_are_refused(tmp_path):
         runner.run_chapters("smoke", ["99"], out_dir=tmp_path)
     with pytest.raises(SystemExit, match="n_modles are declared by none"):
         runner.run_chapters("smoke", ["01"], {"n_modles": 3}, out_dir=tmp_path)
+
+
+def test_profile_globals_are_declared_by_every_chapter():
+    """A key under `parameters:` reaches every chapter that declares it; a chapter-specific value must sit under
+    `chapters:` or it silently changes another chapter that happens to use the same name."""
+    chapters = find_chapters(ROOT / "notebooks")
+    declared = {c.id: set(runner.declared_parameters(c.path)) for c in chapters}
+    for name in ("smoke", "default", "paper", "colab"):
+        prof = runner.load_profile(name, ROOT / "profiles")
+        for key in prof["parameters"]:
+            missing = [cid for cid, keys in declared.items() if key not in keys]
+            assert not missing, f"{name}: global parameter {key!r} is not declared by chapter(s) {missing}"
+        for cid, overrides in prof["chapters"].items():
+            assert cid in declared, f"{name}: no chapter {cid}"
+            unknown = set(overrides) - declared[cid]
+            assert not unknown, f"{name}: chapter {cid} does not declare {sorted(unknown)}"

@@ -17,7 +17,9 @@ def test_running_mean_figure_structure():
     assert len(fig.frames) == m and [f.name for f in fig.frames] == ["1", "2", "3", "4", "5"]
     mean_idx = [k * per_image + per_image - 1 for k in range(n)]
     assert list(fig.frames[0].traces) == mean_idx
-    np.testing.assert_allclose(np.asarray(fig.frames[4].data[1].z), running[4, 1].numpy().round(3), atol=1e-6)
+    z = np.asarray(fig.frames[4].data[1].z)
+    assert z.dtype == np.int8 and fig.data[3].zmax == viz.LEVELS
+    np.testing.assert_allclose(z / viz.LEVELS, running[4, 1].numpy(), atol=0.5 / viz.LEVELS + 1e-6)
     assert len(fig.layout.sliders[0].steps) == m
     buttons = fig.layout.updatemenus[0].buttons
     assert buttons[2].args[0]["visible"] == [k // per_image == 2 for k in range(n * per_image)]
@@ -44,3 +46,12 @@ def test_show_in_book_mode_writes_html_without_plotlyjs(monkeypatch):
     viz.show(go.Figure(go.Scatter(y=[1, 2])))
     html = shown[0].data
     assert "plotly-graph-div" in html and "cdn.plot.ly" not in html and len(html) < 100_000
+
+
+def test_m_values_limit_the_frames():
+    images, singles, running = torch.rand(2, 1, 4, 4), torch.rand(1, 2, 4, 4), torch.rand(8, 2, 4, 4)
+    fig = viz.grid_figure([images], [singles], [running], ["g"], ["in", "s", "mean"], m_values=[1, 2, 4, 8])
+    assert [f.name for f in fig.frames] == ["1", "2", "4", "8"]
+    np.testing.assert_allclose(np.asarray(fig.frames[3].data[0].z) / viz.LEVELS, running[7, 0].numpy(), atol=0.006)
+    with pytest.raises(ValueError, match="m_values must start at 1"):
+        viz.grid_figure([images], [singles], [running], ["g"], ["in", "s", "mean"], m_values=[2, 9])

@@ -38,6 +38,15 @@ def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def _levels(m: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A normalised map in [-1, 1] as int8 levels -100…100: 1 byte per pixel in the page instead of 4, and the
+    1 % steps are invisible on a diverging colour scale."""
+    return np.round(np.clip(_np(m).astype(np.float32), -1, 1) * LEVELS).astype(np.int8)
+
+
+LEVELS = 100
+
+
 def _round(a: np.ndarray) -> np.ndarray:
     return np.round(a.astype(np.float32), 3)  # 3 decimals are invisible on screen and keep pages small
 
@@ -53,21 +62,24 @@ def image_trace(img: torch.Tensor | np.ndarray) -> go.BaseTraceType:
 
 def map_trace(m: torch.Tensor | np.ndarray, showscale: bool = False) -> go.Heatmap:
     """A normalised signed map in [-1, 1] on a fixed diverging scale (red = raises the logit)."""
-    return go.Heatmap(z=_round(_np(m)), colorscale=DIVERGING, zmin=-1, zmax=1, showscale=showscale,
-                      colorbar=dict(title="norm.", len=0.8) if showscale else None,
-                      hovertemplate="x=%{x} y=%{y}<br>%{z:.2f}<extra></extra>")
+    ticks = dict(tickvals=[-LEVELS, -LEVELS // 2, 0, LEVELS // 2, LEVELS], ticktext=["−1", "−0.5", "0", "0.5", "1"])
+    return go.Heatmap(z=_levels(m), colorscale=DIVERGING, zmin=-LEVELS, zmax=LEVELS, showscale=showscale,
+                      colorbar=dict(title="norm.", len=0.8, **ticks) if showscale else None,
+                      hovertemplate="x=%{x} y=%{y}<br>%{z} % of full scale<extra></extra>")
 
 
 def grid_figure(images: Sequence[torch.Tensor], singles: Sequence[torch.Tensor],
                 running: Sequence[torch.Tensor] | None, group_labels: Sequence[str], column_labels: Sequence[str],
-                title: str = "", row_height: int = 190, menu_label: str = "") -> go.Figure:
+                title: str = "", row_height: int = 190, menu_label: str = "",
+                m_values: Sequence[int] | None = None) -> go.Figure:
     """A grid of maps with a dropdown over groups and, optionally, a slider over M.
 
     For each group g (an image, or a method): ``images[g]`` (R, C, H, W) inputs in [0, 1], one per row;
     ``singles[g]`` (S, R, H, W) normalised single-model maps, one column each; ``running[g]`` (M, R, H, W) the
     normalised mean over the first 1…M models (last column, driven by the slider). The slider's frames replace only
     the mean panels of every group; the dropdown toggles which group's traces are visible, so the two controls do
-    not overwrite each other (static-site safe: every frame is precomputed).
+    not overwrite each other (static-site safe: every frame is precomputed). ``m_values`` limits the slider to some
+    values of M (1-based) to keep pages small; by default every M is a frame.
     """
     n_groups = len(images)
     if not (len(singles) == n_groups == len(group_labels)) or (running is not None and len(running) != n_groups):
@@ -101,12 +113,15 @@ def grid_figure(images: Sequence[torch.Tensor], singles: Sequence[torch.Tensor],
     layout: dict = {}
     if running is not None:
         n_m = running[0].shape[0]
-        fig.frames = [go.Frame(name=str(m + 1), traces=mean_idx,
-                               data=[go.Heatmap(z=_round(_np(running[g][m, r])))
-                                     for g in range(n_groups) for r in range(n_rows)]) for m in range(n_m)]
-        steps = [dict(method="animate", label=str(m + 1),
-                      args=[[str(m + 1)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                               transition=dict(duration=0))]) for m in range(n_m)]
+        ms = list(m_values) if m_values is not None else list(range(1, n_m + 1))
+        if not ms or ms[0] != 1 or any(not 1 <= m <= n_m for m in ms):
+            raise ValueError(f"m_values must start at 1 and stay within 1…{n_m} (the number of running means)")
+        fig.frames = [go.Frame(name=str(m), traces=mean_idx,
+                               data=[go.Heatmap(z=_levels(running[g][m - 1, r]))
+                                     for g in range(n_groups) for r in range(n_rows)]) for m in ms]
+        steps = [dict(method="animate", label=str(m),
+                      args=[[str(m)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                           transition=dict(duration=0))]) for m in ms]
         layout["sliders"] = [dict(active=0, steps=steps, currentvalue=dict(prefix="M = "), pad=dict(t=10), len=0.9,
                                   x=0.05)]
     if n_groups > 1:
