@@ -131,7 +131,8 @@ def grid_figure(images: Sequence[torch.Tensor], singles: Sequence[torch.Tensor],
                                       y=1 + 110 / (row_height * n_rows), yanchor="top", showactive=True, active=0)]
         if menu_label:
             layout["annotations"] = [*fig.layout.annotations, dict(
-                text=menu_label, x=0.0, xanchor="right", xref="paper", yref="paper", showarrow=False,
+                text=f"◀ choose the {menu_label}", x=0.22, xanchor="left", xref="paper", yref="paper",
+                showarrow=False,
                 y=1 + 95 / (row_height * n_rows))]
     fig.update_layout(title=dict(text=title, font=dict(size=14), y=0.99, yanchor="top"),
                       height=row_height * n_rows + 180, margin=dict(l=10, r=10, t=120, b=70), **layout)
