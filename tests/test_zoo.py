@@ -148,3 +148,26 @@ def test_amp_is_in_the_key_only_when_on():
     assert "amp" not in spec(1).identity()["recipe"]
     on = ZooSpec("lenet", "mnist-5k", Recipe(epochs=1, n_train=300, amp=True), 1)
     assert on.identity()["recipe"]["amp"] is True and on.key != spec(1).key
+
+
+def test_pretrained_backbone_is_read_for_training_not_for_loading(data_root, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from helpers import models
+
+    for cls in ("a", "b"):
+        for split, n in (("train", 3), ("test", 1)):
+            (tmp_path / "dogs" / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.new("RGB", (40, 40), (200 if cls == "a" else 0, 50, 100)).save(
+                    tmp_path / "dogs" / split / cls / f"{i}.png")
+    torch.manual_seed(0)
+    fake = models.from_torchvision_resnet(__import__("torchvision").models.resnet18(weights=None).state_dict())
+    reads = []
+    monkeypatch.setattr(models, "imagenet_resnet18_state", lambda: reads.append(1) or fake)
+    s = ZooSpec("resnet18-imagenet", f"folder:{tmp_path / 'dogs'}", Recipe(epochs=1, batch_size=6), 2)
+    train_zoo(s, device="cpu", progress=False)
+    assert len(reads) == 2  # one backbone per trained model
+    a, b = load_zoo(s, device="cpu").models
+    assert len(reads) == 2  # loading replaces every weight: the backbone is not read again
+    assert not torch.equal(a.linear.weight, b.linear.weight)  # seeded heads

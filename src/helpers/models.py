@@ -248,6 +248,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+PRETRAINED = {"resnet18-imagenet"}  # architectures that start from downloaded weights (``pretrained=`` argument)
+
+
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int = 28, **kwargs) -> nn.Module:
     """Build a registered architecture; keyword arguments (e.g. ``width``) go to its constructor."""
     if name not in MODELS:

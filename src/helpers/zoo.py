@@ -25,7 +25,7 @@ from torch import nn
 
 from . import settings
 from .data import Dataset, load_dataset, subsample
-from .models import build_model
+from .models import PRETRAINED, build_model
 
 FORMAT_VERSION = 1
 
@@ -150,12 +150,16 @@ def _write_manifest(spec: ZooSpec, manifest: dict[str, Any]) -> None:
     _atomic_write(spec.directory / "manifest.json", lambda f: f.write(text))
 
 
-def new_model(spec: ZooSpec, ds: Dataset, init_seed: int) -> nn.Module:
-    """An untrained model of the zoo's architecture with the weights fixed by ``init_seed``."""
+def new_model(spec: ZooSpec, ds: Dataset, init_seed: int, for_loading: bool = False) -> nn.Module:
+    """An untrained model of the zoo's architecture with the weights fixed by ``init_seed``.
+
+    ``for_loading``: the weights are about to be replaced by a checkpoint, so pretrained weights are not read."""
+    kwargs = dict(spec.arch_kwargs)
+    if for_loading and spec.arch in PRETRAINED:
+        kwargs["pretrained"] = False
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
         torch.manual_seed(init_seed)
-        return build_model(spec.arch, ds.in_channels, ds.num_classes, image_size=ds.image_shape[-1],
-                           **dict(spec.arch_kwargs))
+        return build_model(spec.arch, ds.in_channels, ds.num_classes, image_size=ds.image_shape[-1], **kwargs)
 
 
 def _crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -281,7 +285,7 @@ def load_zoo(spec: ZooSpec, device: torch.device | str | None = None) -> LoadedZ
         digest = sha256_file(path)
         if digest != entry["sha256"]:
             raise ValueError(f"checksum mismatch for {path}: delete the file and run train_zoo(spec) to retrain it")
-        model = new_model(spec, ds, init_seed)  # type: ignore[arg-type]
+        model = new_model(spec, ds, init_seed, for_loading=True)  # type: ignore[arg-type]
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         models.append(model.to(device).eval())
     return LoadedZoo(models, manifest)
