@@ -93,3 +93,14 @@ def test_seeded_head_on_a_shared_backbone():
         return ImageNetResNet18(3, 25, pretrained=False).linear.weight
 
     assert torch.equal(head(1), head(1)) and not torch.equal(head(1), head(2))
+
+
+@pytest.mark.parametrize("name,size", [("vgg19", 4), ("resnet18", 8), ("resnet101", 8), ("lenet", 10)])
+def test_gradcam_layer_is_not_a_one_pixel_map(name, size):
+    model = _build(name).eval()
+    seen = []
+    hook = model.gradcam_layer.register_forward_hook(lambda m, i, o: seen.append(o.shape[-1]))
+    with torch.no_grad():
+        model(_input(name))
+    hook.remove()
+    assert seen == [size]

@@ -178,7 +178,8 @@ def _gradcam(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, relu:
     return cam.expand(-1, c, -1, -1) / c  # spread over channels so that the channel sum is the CAM
 
 
-@register("gradcam", "GradCAM of the last conv block, signed (no ReLU), bilinearly upsampled",
+@register("gradcam", "GradCAM of the model's gradcam_layer (LeNet: last conv; CIFAR nets: an intermediate "
+          "block), signed (no ReLU), bilinearly upsampled",
           "Selvaraju et al., ICCV 2017")
 def _gradcam_signed(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return _gradcam(model, inputs, target, relu=False)

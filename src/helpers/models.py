@@ -90,8 +90,13 @@ class VGG(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
+        pools = 0
+        self._cam_index = -2
         for v in cfg:
             if v == "M":
+                pools += 1
+                if pools == 4:  # GradCAM on the last ReLU of block 4 (4×4 on CIFAR; the last block is 1×1)
+                    self._cam_index = len(layers) - 1
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))  # ceil: 28×28 inputs also reach 1×1
             else:
                 layers += [nn.Conv2d(c, v, 3, padding=1, bias=False), nn.BatchNorm2d(v), nn.ReLU()]
@@ -102,7 +107,7 @@ class VGG(nn.Module):
 
     @property
     def gradcam_layer(self) -> nn.Module:
-        return self.features[-2]
+        return self.features[self._cam_index]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
@@ -177,7 +182,8 @@ class ResNet(nn.Module):
 
     @property
     def gradcam_layer(self) -> nn.Module:
-        return self.layer4
+        """An intermediate layer, as in Woerl et al.'s GradCAM: layer3 (8×8 on 32×32 inputs; layer4 is 4×4)."""
+        return self.layer3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
