@@ -80,7 +80,8 @@ def stacked_logit_gradients(models: Sequence[nn.Module], inputs: torch.Tensor, t
 def _vmap_pays(model: nn.Module) -> bool:
     """Whether vmap over models beats a loop, as measured (benchmarks/bench_marginal.py, benchmarks/gpu_zoo.py):
     for models without BatchNorm (CPU, 2 threads, 24 LeNets × 64 images: 1.4× faster than the loop), but not with
-    it (CPU: ConvNet 0.5×; H100: ResNet18, VGG19, ResNet101 0.3–0.45× of the loop's speed)."""
+    it (CPU: ConvNet 0.5×; H100 with 6–8 models × 20 images: ResNet101 0.7×, VGG19 0.9×, ResNet18 1.1–1.2×, and
+    0.3–0.45× with 2 models), so BatchNorm networks use the loop."""
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
