@@ -26,6 +26,7 @@ from torch import nn
 from . import maps
 from .attribution import attribute, check_inputs
 from .marginal import MarginalMaps
+from .zoo import logits as batched_logits
 
 Backend = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -272,11 +273,6 @@ def image_stats(responses: torch.Tensor, logits: torch.Tensor, labels: torch.Ten
     return ClearStats(true, best2[..., 0], best2[..., 1], shares.argmax(-1), shares)
 
 
-@torch.no_grad()
-def _logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
-
-
 def zoo_stats(models: Sequence[nn.Module], x: torch.Tensor, labels: torch.Tensor, backend: str = "deconvolution",
               batch_size: int = 4096) -> tuple[ClearStats, ClearStats]:
     """(single, marginalized): every model's own stats, shape (M, N); and the stats of the mean response over all
@@ -284,7 +280,7 @@ def zoo_stats(models: Sequence[nn.Module], x: torch.Tensor, labels: torch.Tensor
     _check_models(models)
     singles, total, logit_sum = [], None, None
     for model in models:
-        r, z = class_responses(model, x, backend, batch_size), _logits(model, x)
+        r, z = class_responses(model, x, backend, batch_size), batched_logits(model, x)
         singles.append(image_stats(r, z, labels))
         total = r if total is None else total.add_(r)
         logit_sum = z if logit_sum is None else logit_sum + z

@@ -21,7 +21,6 @@ the defaults of :class:`DreamConfig` are ours, tuned on LeNets trained on MNIST.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
 from typing import Literal, NamedTuple, Sequence
 
@@ -29,6 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
+
+from .marginal import meta_copy, stack_models
+from .zoo import logits as batched_logits
 
 START_KINDS = ("mean", "grey", "noise")
 
@@ -143,10 +145,8 @@ class Ensemble(nn.Module):
         self.mode = mode
         self.models = models  # a plain list: not registered, so .to()/.train() of the ensemble leave them alone
         if mode == "vmap":
-            from torch.func import stack_module_state
-
-            self._params, self._buffers = stack_module_state(models)
-            self._base = copy.deepcopy(models[0]).to("meta")
+            self._params, self._buffers = stack_models(models)
+            self._base = meta_copy(models[0])
 
     def __len__(self) -> int:
         return len(self.models)
@@ -300,9 +300,7 @@ def logits_under(models: Sequence[nn.Module], images: torch.Tensor, batch_size: 
     if not len(models):
         raise ValueError("empty model list: pass at least one network")
     device = next(models[0].parameters()).device
-    out = [torch.cat([m(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
-           for m in models]
-    return torch.stack(out)
+    return torch.stack([batched_logits(m, images.to(device), batch_size).cpu() for m in models])
 
 
 def split_zoo(models: Sequence[nn.Module], n_ensemble: int) -> tuple[list[nn.Module], list[nn.Module]]:

@@ -55,13 +55,25 @@ def _same_architecture(models: Sequence[nn.Module]) -> bool:
                for m in models[1:])
 
 
+def stack_models(models: Sequence[nn.Module]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Parameters and buffers of same-architecture models stacked along a new first axis, for
+    ``vmap(functional_call(meta_copy(models[0]), …))``; parameters are detached (gradients go to the inputs)."""
+    params, buffers = stack_module_state(list(models))
+    return {k: v.detach() for k, v in params.items()}, buffers
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A weightless copy of ``model`` (on the meta device) to call with stacked weights."""
+    return copy.deepcopy(model).to("meta")
+
+
 def stacked_logit_gradients(models: Sequence[nn.Module], inputs: torch.Tensor, target: torch.Tensor,
                             model_batch: int | None = None) -> torch.Tensor:
     """∂z_target/∂x for every model and image in one vmapped call: (M, N, C, H, W).
 
     The models must share one architecture and be in eval mode. ``model_batch`` bounds how many are stacked at once.
     """
-    base = copy.deepcopy(models[0]).to("meta")
+    base = meta_copy(models[0])
 
     def summed_logit(params, buffers, x, t):
         logits = functional_call(base, (params, buffers), (x,))
@@ -71,8 +83,7 @@ def stacked_logit_gradients(models: Sequence[nn.Module], inputs: torch.Tensor, t
     step = model_batch or len(models)
     out = []
     for i in range(0, len(models), step):
-        params, buffers = stack_module_state(list(models[i:i + step]))
-        params = {k: v.detach() for k, v in params.items()}
+        params, buffers = stack_models(models[i:i + step])
         out.append(per_models(params, buffers, inputs, target))
     return torch.cat(out)
 

@@ -177,11 +177,14 @@ def _crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
+def logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The model's logits for every image of ``x``, ``batch_size`` images at a time, without autograd."""
+    return torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     model.eval()
-    correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                  for i in range(0, len(y), batch_size))
-    return correct / max(1, len(y))
+    return (logits(model, x, batch_size).argmax(1) == y).sum().item() / max(1, len(y))
 
 
 def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
