@@ -215,7 +215,7 @@ def _torchvision_loader(name: str, cls_name: str, classes: tuple[str, ...], mean
             te = _from_torchvision(cls, root, download, **split_kw(False))
         except RuntimeError as err:  # torchvision says "Dataset not found" or fails to download
             hint = ("set HELPERS_ALLOW_DOWNLOAD=1 (or use the paper/colab profile) to download it, "
-                    f"or point HELPERS_DATA at a folder that holds it") if not download else "check the network"
+                    "or point HELPERS_DATA at a folder that holds it") if not download else "check the network"
             raise RuntimeError(f"{cls_name} not available under {root}: {hint}. ({err})") from None
         return Dataset(name, _normalise(*tr, mean, std), _normalise(*te, mean, std), classes, mean, std)
 
