@@ -170,3 +170,24 @@ def test_pets_dogs_keeps_the_dog_breeds_only(monkeypatch, tmp_path):
 def test_pets_dogs_offline_names_the_fix(tmp_path):
     with pytest.raises(RuntimeError, match="HELPERS_ALLOW_DOWNLOAD=1"):
         load_dataset("pets-dogs", root=tmp_path, download=False)
+
+
+def test_cifar10_jpeg_kit_in_original_order(shared, tmp_path, monkeypatch):
+    """The JPEG kit is read from HELPERS_KIT (read-only) while HELPERS_DATA stays writable."""
+    if not (shared / data.CIFAR10_JPEG_ARCHIVE).is_file():
+        pytest.skip(f"no CIFAR-10 JPEG kit at {shared / data.CIFAR10_JPEG_ARCHIVE}")
+    monkeypatch.setenv("HELPERS_KIT", str(shared))
+    ds = load_dataset("cifar10-jpeg", root=tmp_path)
+    order = np.load(shared / data.CIFAR10_ORDER)
+    assert ds.train.x.shape == (50000, 3, 32, 32) and ds.test.x.shape == (10000, 3, 32, 32)
+    assert np.array_equal(ds.train.y.numpy(), order["train"]) and np.array_equal(ds.test.y.numpy(), order["test"])
+    exact = np.load(shared / "cifar10" / "test_exact_1017.npz")
+    back = (ds.denormalize(ds.test.x[:1017]) * 255).round().permute(0, 2, 3, 1).numpy()
+    err = np.abs(back - exact["images"].astype(np.float32)).mean(axis=(1, 2, 3))
+    assert err.max() < 15 and 4 < err.mean() < 8  # JPEG q75: about 5.8 on average; a wrong match gives about 69
+
+
+def test_cifar10_jpeg_kit_missing_names_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELPERS_KIT", str(tmp_path / "kit"))
+    with pytest.raises(RuntimeError, match="set HELPERS_KIT to the kit folder"):
+        load_dataset("cifar10-jpeg", root=tmp_path / "data")

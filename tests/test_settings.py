@@ -28,3 +28,11 @@ def test_allow_download(monkeypatch):
 def test_device_override(monkeypatch):
     monkeypatch.setenv("HELPERS_DEVICE", "cpu")
     assert settings.default_device() == torch.device("cpu")
+
+
+def test_kit_roots_search_the_kit_before_the_data_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("HELPERS_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("HELPERS_KIT", raising=False)
+    assert settings.kit_roots() == [(tmp_path / "data").resolve()]
+    monkeypatch.setenv("HELPERS_KIT", str(tmp_path / "kit"))
+    assert settings.kit_roots() == [(tmp_path / "kit").resolve(), (tmp_path / "data").resolve()]

@@ -75,3 +75,14 @@ def test_errors_name_the_fix():
         snr.snr(torch.randn(3, 2, 4, 4), "psnr")
     with pytest.raises(ValueError, match="M=9 is outside 2…4"):
         snr.snr_vs_m(torch.randn(4, 1, 4, 4), [9])
+
+
+def test_rank_agreement_by_hand():
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    rho = snr.rank_agreement({"x": a, "y": a ** 3, "z": -a})  # same order, same order (monotone), reversed
+    assert rho.shape == (3, 3)
+    assert torch.allclose(rho, torch.tensor([[1.0, 1, -1], [1, 1, -1], [-1, -1, 1]], dtype=torch.float64))
+    two = snr.rank_agreement({"x": a, "y": torch.tensor([2.0, 1.0, 3.0, 4.0])})
+    assert two.shape == (2, 2) and math.isclose(two[0, 1].item(), 0.8)  # 1 - 6·2/(4·15)
+    with pytest.raises(ValueError, match="at least two methods"):
+        snr.rank_agreement({"x": a})

@@ -55,3 +55,14 @@ def test_m_values_limit_the_frames():
     np.testing.assert_allclose(np.asarray(fig.frames[3].data[0].z) / viz.LEVELS, running[7, 0].numpy(), atol=0.006)
     with pytest.raises(ValueError, match="m_values must start at 1"):
         viz.grid_figure([images], [singles], [running], ["g"], ["in", "s", "mean"], m_values=[2, 9])
+
+
+def test_matrix_figure_writes_values_and_colours_by_log():
+    v = np.array([[1.0, 10.0], [100.0, 0.5], [2.0, 3.0]])
+    fig = viz.matrix_figure(v, ["a", "b", "c"], ["x", "y"], "SNR", log=True)
+    tr = fig.data[0]
+    np.testing.assert_allclose(np.asarray(tr.z), np.log10(v))
+    np.testing.assert_allclose(np.asarray(tr.text, dtype=float), v)
+    assert list(tr.y) == ["a", "b", "c"] and tr.colorbar.title.text == "log10 SNR"
+    with pytest.raises(ValueError, match="one label per row"):
+        viz.matrix_figure(v, ["a", "b"], ["x", "y"], "SNR")

@@ -6,7 +6,9 @@ breeds of Oxford-IIIT Pet, a stand-in for Stanford Dogs, which torchvision lacks
 :func:`helpers.settings.data_root` and downloaded only when the profile allows it. ``folder:<path>`` reads any
 ImageFolder the user points to (``<path>/train/<class>/*.jpg`` and ``<path>/test/<class>/*.jpg``, or one folder of
 class folders split 80/20 with a fixed seed). Photos are resized and centre-cropped to :data:`PHOTO_SIZE` pixels and
-normalised with the ImageNet statistics, as pretrained torchvision backbones expect.
+normalised with the ImageNet statistics, as pretrained torchvision backbones expect. ``cifar10-jpeg`` reads a
+lossy JPEG copy of CIFAR-10 from an offline kit (:func:`helpers.settings.kit_roots`), for GPU machines without
+internet.
 """
 from __future__ import annotations
 
@@ -176,6 +178,59 @@ def load_image_folder(path: Path, size: int = PHOTO_SIZE, test_fraction: float =
                    _normalise(*test, IMAGENET_MEAN, IMAGENET_STD), tuple(classes), IMAGENET_MEAN, IMAGENET_STD)
 
 
+CIFAR10_JPEG_ARCHIVE = Path("cifar10") / "cifar10_jpeg_imagefolder.tar.xz"
+CIFAR10_ORDER = Path("cifar10") / "labels_original_order.npz"
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def load_cifar10_jpeg(root: Path, download: bool) -> Dataset:
+    """CIFAR-10 (Krizhevsky, 2009) from a JPEG copy (quality 75) in ImageFolder layout, for GPU machines without
+    internet: all 50,000 train and 10,000 test images, in the original order when ``labels_original_order.npz`` lies
+    beside the archive (else sorted by class). Lossy: about 6/255 mean absolute error per pixel, so use ``cifar10``
+    wherever reported accuracies matter. The archive is searched in :func:`helpers.settings.kit_roots`."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    roots = list(dict.fromkeys([*settings.kit_roots(), root]))
+    archive = next((r / CIFAR10_JPEG_ARCHIVE for r in roots if (r / CIFAR10_JPEG_ARCHIVE).is_file()), None)
+    if archive is None:
+        raise RuntimeError(f"CIFAR-10 JPEG kit not found: put {CIFAR10_JPEG_ARCHIVE} under one of "
+                           f"{', '.join(map(str, roots))} (set HELPERS_KIT to the kit folder), or use dataset cifar10")
+    pixels: dict[tuple[str, str, int], torch.Tensor] = {}
+    with tarfile.open(archive, "r:xz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if member.isfile() and len(parts) >= 3 and parts[-3] in ("train", "test"):
+                split, cls, name = parts[-3:]
+                with Image.open(io.BytesIO(tar.extractfile(member).read())) as img:
+                    pixels[(split, cls, int(Path(name).stem))] = torch.from_numpy(np.array(img.convert("RGB")))
+    order_file = archive.parent / CIFAR10_ORDER.name
+    order = np.load(order_file) if order_file.is_file() else None
+
+    def split(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if order is not None:
+            labels = order[name]
+            seen = np.zeros(len(CIFAR10_CLASSES), dtype=np.int64)
+            keys = []
+            for y in labels:
+                keys.append((name, CIFAR10_CLASSES[y], int(seen[y])))
+                seen[y] += 1
+        else:
+            keys = sorted((k for k in pixels if k[0] == name), key=lambda k: (CIFAR10_CLASSES.index(k[1]), k[2]))
+            labels = np.array([CIFAR10_CLASSES.index(k[1]) for k in keys])
+        missing = [k for k in keys if k not in pixels]
+        if missing or not keys:
+            raise RuntimeError(f"{archive} lacks {len(missing) or 'all'} {name} images (first: {missing[:1]}): "
+                               "is it the CIFAR-10 JPEG kit?")
+        images = torch.stack([pixels[k] for k in keys]).permute(0, 3, 1, 2).contiguous()
+        return images, torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+    return Dataset("cifar10-jpeg", _normalise(*split("train"), CIFAR10_MEAN, CIFAR10_STD),
+                   _normalise(*split("test"), CIFAR10_MEAN, CIFAR10_STD), CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD)
+
+
 MNIST_5K_SPLIT_SEED = 0
 MNIST_5K_TEST_PER_CLASS = 100
 
@@ -228,8 +283,9 @@ DATASETS: dict[str, Callable[[Path, bool], Dataset]] = {
                                  lambda train: {"train": train}),
     "fashion-mnist": _torchvision_loader("fashion-mnist", "FashionMNIST", FASHION_CLASSES, (0.2860,), (0.3530,),
                                          lambda train: {"train": train}),
-    "cifar10": _torchvision_loader("cifar10", "CIFAR10", CIFAR10_CLASSES, (0.4914, 0.4822, 0.4465),
-                                   (0.2470, 0.2435, 0.2616), lambda train: {"train": train}),
+    "cifar10": _torchvision_loader("cifar10", "CIFAR10", CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD,
+                                   lambda train: {"train": train}),
+    "cifar10-jpeg": load_cifar10_jpeg,
     "svhn": _torchvision_loader("svhn", "SVHN", MNIST_CLASSES, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
                                 lambda train: {"split": "train" if train else "test"}),
     "pets-dogs": load_pets_dogs,

@@ -13,6 +13,7 @@ import torch
 ENV_DATA = "HELPERS_DATA"
 ENV_DOWNLOAD = "HELPERS_ALLOW_DOWNLOAD"
 ENV_DEVICE = "HELPERS_DEVICE"
+ENV_KIT = "HELPERS_KIT"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -34,6 +35,13 @@ def data_root() -> Path:
 def cache_root() -> Path:
     """Folder for trained models and other cached artefacts (``<data root>/cache``)."""
     return data_root() / "cache"
+
+
+def kit_roots() -> list[Path]:
+    """Folders searched for offline dataset kits (such as the CIFAR-10 JPEG archive): ``$HELPERS_KIT`` first, then
+    the data root. The kit folder is only read, so it may be a shared, read-only copy."""
+    roots = [Path(os.environ[ENV_KIT]).expanduser().resolve()] if os.environ.get(ENV_KIT) else []
+    return roots + [data_root()]
 
 
 def allow_download() -> bool:

@@ -103,3 +103,17 @@ def per_class(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> t
     sums = torch.zeros(num_classes, dtype=values.dtype, device=values.device).index_add_(0, labels, values)
     counts = torch.bincount(labels, minlength=num_classes).to(values.dtype)
     return torch.where(counts > 0, sums / counts.clamp_min(1), torch.full_like(sums, math.nan))
+
+
+def rank_agreement(per_image: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Spearman rank correlation between methods of their per-image values (K, K): near 1 where the images that are
+    noisy for one method are noisy for the other, that is, where the noise is a property of the image."""
+    from scipy.stats import spearmanr
+
+    if len(per_image) < 2:
+        raise ValueError("rank_agreement needs at least two methods: pass more per-image series")
+    columns = torch.stack([v.detach().cpu().double() for v in per_image.values()], 1).numpy()
+    if columns.shape[0] < 3:
+        raise ValueError(f"rank_agreement needs at least 3 images, got {columns.shape[0]}: use more images")
+    rho = spearmanr(columns).statistic
+    return torch.as_tensor(rho if columns.shape[1] > 2 else [[1.0, rho], [rho, 1.0]], dtype=torch.float64)

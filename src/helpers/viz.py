@@ -200,6 +200,22 @@ def lines_figure(x: Sequence[float], series: dict[str, Sequence[float]], xlabel:
     return fig
 
 
+def matrix_figure(values: np.ndarray | torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str],
+                  colorbar: str, title: str = "", log: bool = False, digits: int = 2) -> go.Figure:
+    """A heatmap table (rows × columns) with each value written in its cell; ``log`` colours by log10."""
+    v = np.asarray(_np(values), dtype=np.float64)
+    if v.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"values have shape {v.shape}, labels give {(len(row_labels), len(col_labels))}: "
+                         "pass one label per row and per column")
+    colour = np.log10(np.clip(v, 1e-12, None)) if log else v
+    fig = go.Figure(go.Heatmap(z=colour, x=list(col_labels), y=list(row_labels), text=np.round(v, digits),
+                               texttemplate="%{text}", colorscale="Viridis", hoverongaps=False,
+                               colorbar=dict(title=f"log10 {colorbar}" if log else colorbar)))
+    fig.update_layout(title=title, height=max(300, 28 * len(row_labels) + 140), yaxis_autorange="reversed",
+                      margin=dict(l=120, r=10, t=50, b=80))
+    return fig
+
+
 def png_bytes(rgb: np.ndarray | torch.Tensor, scale: int = 1) -> bytes:
     """(H, W, 3) floats in [0, 1] (or (H, W) grey) -> PNG bytes, enlarged ``scale`` times without smoothing."""
     from PIL import Image
