@@ -191,3 +191,36 @@ def test_cifar10_jpeg_kit_missing_names_the_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("HELPERS_KIT", str(tmp_path / "kit"))
     with pytest.raises(RuntimeError, match="set HELPERS_KIT to the kit folder"):
         load_dataset("cifar10-jpeg", root=tmp_path / "data")
+
+
+def _fake_cifar_kit(folder, per_class: int) -> None:
+    """A CIFAR-10 JPEG kit in the shared layout, ``per_class`` grey images per class and split, no order file."""
+    import tarfile
+
+    from PIL import Image
+
+    files = folder / "files"
+    for split in ("train", "test"):
+        for k, cls in enumerate(data.CIFAR10_CLASSES):
+            (files / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                Image.new("RGB", (32, 32), (20 * k, 20 * k, 20 * k)).save(files / split / cls / f"{i:04d}.jpg")
+    (folder / "cifar10").mkdir()
+    with tarfile.open(folder / data.CIFAR10_JPEG_ARCHIVE, "w:xz") as tar:
+        for split in ("train", "test"):
+            tar.add(files / split, arcname=split)
+
+
+def test_cifar10_jpeg_without_order_file_and_cache_follows_the_kit(tmp_path, monkeypatch):
+    """Without the order file images are sorted by class; a second HELPERS_KIT in the same process is read, not
+    answered from the first kit's cache."""
+    _fake_cifar_kit(tmp_path / "kit_a", per_class=1)
+    _fake_cifar_kit(tmp_path / "kit_b", per_class=2)
+    monkeypatch.setenv("HELPERS_KIT", str(tmp_path / "kit_a"))
+    a = load_dataset("cifar10-jpeg", root=tmp_path / "data")
+    assert a.train.x.shape == (10, 3, 32, 32) and a.test.y.tolist() == list(range(10))
+    grey = (a.denormalize(a.test.x)[:, 0].mean((1, 2)) * 255).numpy()
+    np.testing.assert_allclose(grey, 20 * np.arange(10), atol=3)  # class k is the image of grey level 20 k
+    monkeypatch.setenv("HELPERS_KIT", str(tmp_path / "kit_b"))
+    b = load_dataset("cifar10-jpeg", root=tmp_path / "data")
+    assert b.train.y.tolist() == [k for k in range(10) for _ in range(2)]

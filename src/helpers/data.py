@@ -310,11 +310,11 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool | Non
                    ds.class_names, ds.mean, ds.std)
 
 
-_CACHE: dict[tuple[str, Path, bool], Dataset] = {}
+_CACHE: dict[tuple[str, Path, bool, tuple[Path, ...]], Dataset] = {}
 
 
 def _cached_load(name: str, root: Path, download: bool) -> Dataset:
-    key = (name, root, download)
+    key = (name, root, download, tuple(settings.kit_roots()))  # kit datasets also depend on HELPERS_KIT
     if key not in _CACHE:
         if name.startswith("folder:"):
             _CACHE[key] = load_image_folder(Path(name.split(":", 1)[1]))
