@@ -69,11 +69,22 @@ def test_batched_equals_one_by_one(method):
     assert not x.requires_grad and torch.isfinite(batched).all()
 
 
-def test_registry_has_metadata():
-    for name in ("gradient", "input_x_gradient"):
-        m = get_method(name)
-        assert m.name == name and m.summary and m.reference
-    assert set(METHODS) >= {"gradient", "input_x_gradient"}
+def test_registry_metadata_matches_behaviour(lenet):
+    """Every method's declared metadata is true: ``stochastic`` methods change with their seed and take one,
+    deterministic ones give the same map twice and refuse a seed; each names its paper (a year in the reference)."""
+    import re
+
+    x, y = torch.randn(2, 1, 28, 28), torch.tensor([3, 7])
+    for name, m in METHODS.items():
+        assert m.name == name and m.summary and re.search(r"(19|20)\d\d", m.reference), name
+        kw = {"n_samples": 20} if name in ("lime", "kernel_shap") else {}
+        if m.stochastic:
+            a = attribute(name, lenet, x, y, seed=0, **kw)
+            assert not torch.allclose(a, attribute(name, lenet, x, y, seed=1, **kw)), name
+        else:
+            assert torch.equal(attribute(name, lenet, x, y, **kw), attribute(name, lenet, x, y, **kw)), name
+            with pytest.raises((TypeError, ValueError)):
+                attribute(name, lenet, x, y, seed=0, **kw)
 
 
 def test_bad_inputs_get_one_line_errors_that_name_the_fix():

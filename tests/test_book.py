@@ -48,6 +48,18 @@ def test_runner_executes_then_caches(built_book):
         assert not errors, f"{path.name}: {errors[:1]}"
 
 
+def test_every_glue_key_the_prose_cites_was_glued_under_smoke(built_book):
+    """The prose of every chapter cites only values that the run produced (under the smallest profile too)."""
+    from helpers import prose
+
+    for chapter in runner.find_chapters(ROOT / "notebooks"):
+        cited = set().union(set(), *map(prose.glue_keys, prose.markdown_cells(chapter.path)))
+        glued = prose.glued_keys(built_book["dir"] / "notebooks" / chapter.path.name)
+        assert cited <= glued, f"{chapter.name}: cited but never glued: {sorted(cited - glued)}"
+    page = (built_book["dir"] / "_build" / "html" / "notebooks" / "01_logit_gradients.html").read_text()
+    assert "{glue:text}" not in page and "zoo_mean" not in page
+
+
 def test_page_is_self_contained(built_book):
     html_dir = built_book["dir"] / "_build" / "html"
     page = (html_dir / "notebooks" / "01_logit_gradients.html").read_text()
@@ -95,7 +107,7 @@ def test_slider_changes_the_plotted_maps_offline(built_book, tmp_path):
                                "document.querySelectorAll('.plotly-graph-div .main-svg').length >= 2", timeout=30000)
         figure = page.locator(".plotly-graph-div").first
         mean_trace = "(() => { const g = document.querySelector('.plotly-graph-div'); " \
-                     "return JSON.stringify(g._fullData[g._fullData.length / 2 - 1].z); })()"
+                     "const k = g._transitionData._frames[0].traces[0]; return JSON.stringify(g._fullData[k].z); })()"
         state = "(() => { const g = document.querySelector('.plotly-graph-div'); " \
                 "return [g.layout.sliders[0].active, g.layout.sliders[0].steps.length]; })()"
         before, (active, n_steps) = page.evaluate(mean_trace), page.evaluate(state)

@@ -25,7 +25,7 @@ def test_mnist_5k_split_is_balanced_and_fixed():
     assert ink[0] > 1.5 * ink[1]
 
 
-def test_normalisation_matches_declared_statistics():
+def test_normalization_matches_declared_statistics():
     ds = load_dataset("mnist-5k")
     x = ds.train.x
     assert abs(x.mean().item()) < 0.1 and abs(x.std().item() - 1) < 0.1

@@ -16,7 +16,7 @@ def test_normalize_variants():
     assert q.max() == 1 and torch.isclose(q[0, 0, 25], torch.tensor(0.5))
     assert torch.allclose(maps.normalize(m, "std").flatten().std(), torch.tensor(1.0))
     assert torch.equal(maps.normalize(torch.zeros(1, 2, 2)), torch.zeros(1, 2, 2))
-    with pytest.raises(ValueError, match="unknown normalisation"):
+    with pytest.raises(ValueError, match="unknown normalization"):
         maps.normalize(m, "l2")
 
 
@@ -40,15 +40,38 @@ def test_mean_pairwise_correlation_matches_hand_computation():
         metrics.mean_pairwise_correlation(m[:1])
 
 
-def test_convergence_curve_rises_to_one():
-    gen = torch.Generator().manual_seed(2)
-    signal = torch.randn(1, 3, 32, 32, generator=gen)
-    noisy = signal + torch.randn(16, 3, 32, 32, generator=gen)
-    curve = metrics.convergence_to_full_mean(noisy, n_permutations=5)
-    assert curve.shape == (3, 16)
-    assert torch.allclose(curve[:, -1], torch.ones(3), atol=1e-5)
-    assert (curve[:, 1:] >= curve[:, :-1] - 0.02).all()
-    assert (curve[:, 0] < 0.8).all()
+def test_single_vs_rest_leaves_the_model_out():
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 1, 4)
+    maps = torch.cat([a, a, -a])  # rest of 0: mean(a, -a) = 0 -> undefined (0); of 2: a -> -1
+    r = metrics.single_vs_rest(maps)
+    assert r.shape == (3, 1) and torch.allclose(r[2], torch.tensor([-1.0])) and torch.allclose(r[0], torch.tensor([0.0]))
+    # with the model inside the mean, model 2 would correlate with (a + a - a)/3 = a/3: still -1; but model 0 with a/3: +1
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(8, 4, 16, 16, generator=gen)  # pure noise: leave-one-out is about 0, the inclusive mean is not
+    assert metrics.single_vs_rest(noise).mean().abs() < 0.05
+    assert maps_pearson(noise, noise.mean(0, keepdim=True)).mean() > 0.3
+
+
+def maps_pearson(a, b):
+    from helpers.maps import pearson
+
+    return pearson(a, b)
+
+
+def test_agreement_intervals_cover_the_known_values():
+    gen = torch.Generator().manual_seed(1)
+    signal = torch.randn(1, 12, 16, 16, generator=gen)
+    signal = (signal - signal.mean((-2, -1), keepdim=True)) / signal.std((-2, -1), keepdim=True)
+    maps = signal + torch.randn(20, 12, 16, 16, generator=gen)  # signal variance = noise variance: ρ = 1/2
+    agree = metrics.agreement(maps, n_boot=300)
+    assert agree["pairwise"].low < 0.5 < agree["pairwise"].high
+    rest = 19 * 0.5 / (1 + 18 * 0.5)  # corr(a_m, mean of 19 others) = sqrt(ρ · ρ_19) with ρ_19 the mean's reliability
+    assert abs(agree["single_vs_rest"].point - (0.5 * rest) ** 0.5) < 0.05
+    assert abs(agree["split_half"].point - 10 * 0.5 / (1 + 9 * 0.5)) < 0.03
+    diff = metrics.pairwise_difference(maps, signal + 3 * torch.randn(20, 12, 16, 16, generator=gen), n_boot=300)
+    assert diff.low > 0.2  # ρ = 1/2 against 1/10
+    same = metrics.pairwise_difference(maps, signal + torch.randn(20, 12, 16, 16, generator=gen), n_boot=300)
+    assert same.low < 0 < same.high
 
 
 def test_extreme_pairs_finds_the_planted_pairs():

@@ -98,3 +98,30 @@ def test_marginalize_methods_matches_single_calls():
     assert torch.allclose(out["occlusion"].mean, ref.mean)
     with pytest.raises(ValueError, match="unknown attribution method"):
         marginalize_methods(["gradient", "lrp"], models, x, 1)
+
+
+def test_mean_of_gradients_is_the_gradient_of_the_mean_logit():
+    """Marginalization = explaining the ensemble: the mean of the per-model gradients equals the gradient of the
+    zoo's mean logit (linearity of the derivative)."""
+    models = _zoo(m=5)
+    x, y = torch.randn(4, 1, 28, 28), torch.tensor([1, 3, 5, 7])
+    mean_map = Marginalized("gradient", models).attribute(x, target=y).mean
+    xr = x.clone().requires_grad_(True)
+    mean_logit = torch.stack([m(xr) for m in models]).mean(0)
+    (grad,) = torch.autograd.grad(mean_logit.gather(1, y[:, None]).sum(), xr)
+    assert torch.allclose(mean_map, grad, atol=1e-6, rtol=1e-4)
+
+
+def test_class_maps_and_of_class():
+    from helpers.marginal import class_maps, of_class
+
+    models = _zoo(m=3)
+    x = torch.randn(2, 1, 28, 28)
+    per_class = class_maps("gradient", models, x, 10)
+    assert per_class.shape == (10, 3, 2, 28, 28)
+    for k in (0, 6):
+        expected = attribute("gradient", models[1], x, torch.tensor([k, k])).sum(1)
+        assert torch.allclose(per_class[k, 1], expected, atol=1e-6)
+    picked = of_class(per_class, torch.tensor([4, 9]))
+    assert picked.shape == (3, 2, 28, 28)
+    assert torch.equal(picked[:, 0], per_class[4, :, 0]) and torch.equal(picked[:, 1], per_class[9, :, 1])

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from helpers import prose
+
 from .conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -22,5 +24,18 @@ def test_chapter_source(path):
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
 
-def test_at_least_one_chapter():
-    assert NOTEBOOKS
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_hand_typed_results_in_the_prose(path):
+    """Every result in a chapter's Markdown is glued from the run (decimals, percentages, ratios)."""
+    typed = {n for md in prose.markdown_cells(path) for n in prose.typed_results(md)}
+    assert not typed, f"{path.name}: hand-typed results {sorted(typed)}: glue them (helpers.report.glue)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_code_cells_stay_thin(path):
+    """Logic lives in helpers: code cells have at most 15 non-blank lines (the parameters cell is declarations)."""
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"
+            and "parameters" not in c.get("metadata", {}).get("tags", [])]
+    long = [n for n in (sum(1 for ln in "".join(c["source"]).splitlines() if ln.strip()) for c in code) if n > 15]
+    assert not long, f"{path.name}: code cells of {long} lines: move the logic into src/helpers"

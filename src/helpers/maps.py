@@ -1,6 +1,6 @@
 """Turning attribution tensors into 2-D maps and putting maps on a common scale.
 
-Seeds change the overall scale of a model's gradients, so maps are normalised one by one before they are
+Seeds change the overall scale of a model's gradients, so maps are normalized one by one before they are
 compared or averaged for display (Woerl et al., CVPR 2023, compare maps, not magnitudes).
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ def normalize(maps: torch.Tensor, how: str = "maxabs", q: float = 0.99) -> torch
     elif how == "std":
         scale = flat.std(-1)
     else:
-        raise ValueError(f"unknown normalisation {how!r}: use 'maxabs', 'quantile', 'std' or 'none'")
+        raise ValueError(f"unknown normalization {how!r}: use 'maxabs', 'quantile', 'std' or 'none'")
     out = maps / scale.clamp_min(torch.finfo(maps.dtype).tiny)[..., None, None]
     return out.clamp(-1, 1) if how == "quantile" else out
 

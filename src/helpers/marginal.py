@@ -146,3 +146,23 @@ def marginalize_methods(methods: Sequence[str], models: Sequence[nn.Module], inp
     for name in tqdm(methods, desc="methods", disable=not progress):
         out[name] = Marginalized(name, models, **method_kwargs.get(name, {})).attribute(inputs, target)
     return out
+
+
+def class_maps(method: str, models: Sequence[nn.Module], inputs: torch.Tensor, num_classes: int,
+               **method_kwargs) -> torch.Tensor:
+    """Channel-summed maps of every model for every class's logit: (K classes, M models, N images, H, W).
+
+    Chapter 1 and 2's class selector: a map explains one logit, and the same image has a map per class."""
+    k, n = num_classes, inputs.shape[0]
+    x = inputs.repeat(k, *([1] * (inputs.ndim - 1)))
+    t = torch.arange(k, device=inputs.device).repeat_interleave(n)
+    per_model = Marginalized(method, models, **method_kwargs).attribute(x, target=t).per_model  # (M, K·N, C, H, W)
+    return per_model.sum(-3).unflatten(1, (k, n)).transpose(0, 1)
+
+
+def of_class(per_class: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """From (K, M, N, H, W) maps pick class ``classes[n]`` for image n: (M, N, H, W)."""
+    n = per_class.shape[2]
+    if classes.shape != (n,):
+        raise ValueError(f"need one class per image ({n}), got shape {tuple(classes.shape)}")
+    return per_class[classes.to(per_class.device), :, torch.arange(n, device=per_class.device)].transpose(0, 1)

@@ -1,13 +1,94 @@
-"""Short Markdown reports that chapters display (tables of accuracies, summary numbers)."""
+"""What chapters say: glued numbers and words for the prose, Markdown tables, and boxes for recorded runs.
+
+Rule of the book: every result in a chapter's prose comes from the run. A code cell computes it and :func:`glue`s it
+(myst-nb), the Markdown cites it with ``{glue:text}`name``` (or ``{glue:text}`name:.2f```); a word that depends on
+a comparison is glued too (:func:`pick`). Results of other machines appear only in a :func:`recorded_run` box.
+"""
 from __future__ import annotations
 
-from typing import Any, Sequence
+import html
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from IPython.display import Markdown
+from IPython.display import HTML, Markdown
 
 from .zoo import ZooSpec
+
+
+GLUED: dict[str, Any] = {}  # everything glued in this kernel (for exercises and tests)
+
+
+def plain(value: Any) -> Any:
+    """A Python scalar or string for a tensor / numpy scalar, so that ``{glue:text}`k:.2f``` can format it."""
+    if isinstance(value, torch.Tensor):
+        value = value.item() if value.numel() == 1 else value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return value
+
+
+def glue(name: str, value: Any) -> Any:
+    """Store ``value`` under ``name`` for the chapter's prose (myst-nb glue, not displayed); returns the value.
+
+    Without myst-nb (e.g. on Colab) the value is only kept in :data:`GLUED`."""
+    value = plain(value)
+    GLUED[name] = value
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # pragma: no cover - the book extra is not installed
+        return value
+    _glue(name, value, display=False)
+    return value
+
+
+def glue_all(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """:func:`glue` every entry of ``values`` (keys prefixed by ``prefix``)."""
+    return {k: glue(prefix + k, v) for k, v in values.items()}
+
+
+def pick(condition: bool, if_true: str, if_false: str) -> str:
+    """The word the run supports: ``pick(b > a, "higher", "lower")``."""
+    return if_true if condition else if_false
+
+
+def count_words(n: int) -> str:
+    """Small counts as words ("three"), larger ones as digits."""
+    words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
+    return words[n] if 0 <= n < len(words) else str(n)
+
+
+def recorded_run(path: str | Path, summary: str, rows: Sequence[dict[str, Any]] | None = None,
+                 digits: int = 2) -> HTML:
+    """A labelled box for results recorded on another machine (``docs/results/*.json``): its date, device, profile
+    and commit, a summary sentence and optionally a table. Never this page's result: the box says so."""
+    path = Path(path)
+    meta = json.loads(path.read_text())
+    missing = [k for k in ("date", "device", "profile", "commit") if k not in meta]
+    if missing:
+        raise ValueError(f"{path.name} lacks {', '.join(missing)}: a recorded run must say when, where and how")
+    head = (f"<b>Recorded run, not computed on this page</b> — {html.escape(str(meta['date']))}, "
+            f"{html.escape(str(meta['device']))}, profile <code>{html.escape(str(meta['profile']))}</code>, "
+            f"commit <code>{html.escape(str(meta['commit']))}</code>, file <code>docs/results/{path.name}</code>.")
+    body = f"<p>{head}</p><p>{html.escape(summary)}</p>"
+    if rows:
+        keys = list(rows[0])
+        fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else html.escape(str(v))  # noqa: E731
+        body += ("<table><thead><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys) + "</tr></thead><tbody>"
+                 + "".join("<tr>" + "".join(f"<td>{fmt(r[k])}</td>" for k in keys) + "</tr>" for r in rows)
+                 + "</tbody></table>")
+    return HTML(f'<div class="admonition note recorded-run">{body}</div>')
+
+
+def accuracy_numbers(records: Sequence[dict[str, Any]]) -> dict[str, float | int]:
+    """Number of models and the mean, s.d., min and max of their test accuracy (for glue)."""
+    acc = np.array([r["test_accuracy"] for r in records], dtype=np.float64)
+    return {"n": len(acc), "mean": float(acc.mean()), "sd": float(acc.std()), "min": float(acc.min()),
+            "max": float(acc.max())}
 
 
 def zoo_summary(spec: ZooSpec, records: Sequence[dict[str, Any]], profile: str = "manual",
@@ -31,24 +112,6 @@ def zoo_summary(spec: ZooSpec, records: Sequence[dict[str, Any]], profile: str =
     lines += [f"| {k} | {rec['init_seed']} | {rec['data_seed']} | {rec['test_accuracy']:.4f} | "
               f"{rec['train_seconds']:.1f} |" for k, rec in enumerate(records)]
     return Markdown("\n".join(lines))
-
-
-def convergence_summary(curve: torch.Tensor, pairwise: torch.Tensor, preds: torch.Tensor,
-                        labels: torch.Tensor) -> Markdown:
-    """Numbers behind the convergence figure: single-model agreement and the M needed for a given correlation."""
-    mean_curve = curve.mean(0)
-    def first_m(th: float) -> str:
-        hit = torch.nonzero(mean_curve >= th)
-        return str(int(hit[0]) + 1) if len(hit) else f"> {len(mean_curve)}"
-    agree = (preds == labels.view(1, -1)).float().mean().item()
-    return Markdown("\n".join([
-        f"- Mean pairwise correlation between single-model gradients: **{pairwise.mean():.3f}** "
-        f"(per image {', '.join(f'{v:.2f}' for v in pairwise.tolist())}).",
-        f"- Correlation of one model with the full-zoo mean: **{mean_curve[0]:.3f}**; "
-        f"of the mean of 2 models: {mean_curve[min(1, len(mean_curve) - 1)]:.3f}.",
-        f"- Models needed for a correlation of 0.9: **{first_m(0.9)}**; for 0.95: {first_m(0.95)}.",
-        f"- The models classify {100 * agree:.1f} % of the shown (model, image) pairs correctly.",
-    ]))
 
 
 def methods_table(methods: Sequence[str]) -> Markdown:
