@@ -16,13 +16,14 @@ where :math:`\\hat g_t = g_t / \\operatorname{mean}|g_t|` (per image, as in the 
 one network and an ensemble take steps of the same size), ``roll`` is a random jitter drawn anew every step,
 :math:`R(x) = \\tfrac{\\lambda_2}{2}\\lVert x\\rVert^2 + \\lambda_{TV}\\, \\mathrm{TV}(x)` an optional penalty, every
 few steps the image is blurred with a small Gaussian, and ``clamp`` keeps every pixel in the dataset's valid range
-(in normalised units). A single network is an ensemble of one. The hyperparameters of the poster are not published;
+(in normalized units). A single network is an ensemble of one. The hyperparameters of the poster are not published;
 the defaults of :class:`DreamConfig` are ours, tuned on LeNets trained on MNIST.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
-from typing import Literal, NamedTuple, Sequence
+from typing import Literal, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,21 +42,21 @@ class DreamConfig:
 
     Attributes:
         steps: number of gradient-ascent steps T.
-        step_size: η, the mean absolute change of a pixel per step in normalised units (the gradient is divided by
+        step_size: η, the mean absolute change of a pixel per step in normalized units (the gradient is divided by
             its mean absolute value per image when ``normalize_grad``; otherwise η multiplies the raw gradient).
         normalize_grad: divide the logit gradient by its per-image mean |g| (Mordvintsev et al. 2015), so that one
             network and an ensemble, whose averaged gradient is smaller, take steps of the same size.
         jitter: largest random shift (pixels, both axes, wrapping around) applied before each gradient; 0 = off.
         blur_every: blur the image every this many steps; 0 = never.
         blur_sigma: standard deviation (pixels) of that Gaussian blur.
-        l2: λ₂ of the penalty λ₂/2·‖x‖² (pulls pixels towards the dataset mean, which is 0 after normalisation).
+        l2: λ₂ of the penalty λ₂/2·‖x‖² (pulls pixels towards the dataset mean, which is 0 after normalization).
         tv: λ_TV of the anisotropic total-variation penalty Σ|x_{i+1,j}−x_{i,j}| + |x_{i,j+1}−x_{i,j}|.
-        start: initial image: ``"mean"`` (the dataset's mean pixel, i.e. 0 in normalised units), ``"grey"`` (pixel
+        start: initial image: ``"mean"`` (the dataset's mean pixel, i.e. 0 in normalized units), ``"grey"`` (pixel
             value 0.5) or ``"noise"`` (``"mean"`` plus Gaussian noise of standard deviation ``noise_std``).
-        noise_std: standard deviation (normalised units) of the start noise for ``start="noise"``.
+        noise_std: standard deviation (normalized units) of the start noise for ``start="noise"``.
         seed: seeds the start noise and the jitter, so a run is reproducible.
         snapshot_every: keep the image every this many steps (plus step 0 and the last step) for a slider.
-        clamp: keep pixels inside the valid range [0, 1] of the dataset (mapped to normalised units).
+        clamp: keep pixels inside the valid range [0, 1] of the dataset (mapped to normalized units).
     """
 
     steps: int = 200
@@ -97,7 +98,7 @@ class DreamResult(NamedTuple):
     """What :func:`dream` returns (all tensors on the CPU).
 
     Attributes:
-        images: (B, C, H, W) final images, normalised units.
+        images: (B, C, H, W) final images, normalized units.
         snapshots: (S, B, C, H, W) images at ``snapshot_steps``.
         snapshot_steps: the step numbers of the snapshots: 0, k, 2k, …, and always ``steps``.
         logits: (T+1, B, K) ensemble-mean logits of x_0 … x_T (unjittered), per class K.
@@ -164,7 +165,7 @@ class Ensemble(nn.Module):
 
 def pixel_bounds(mean: Sequence[float], std: Sequence[float], device: torch.device | str = "cpu"
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The normalised values of pixel 0 and pixel 1 per channel, each (1, C, 1, 1)."""
+    """The normalized values of pixel 0 and pixel 1 per channel, each (1, C, 1, 1)."""
     if len(mean) != len(std) or not len(mean):
         raise ValueError(f"mean has {len(mean)} entries and std {len(std)}: give one of each per channel")
     m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
@@ -174,7 +175,7 @@ def pixel_bounds(mean: Sequence[float], std: Sequence[float], device: torch.devi
 
 def start_images(n: int, image_shape: Sequence[int], mean: Sequence[float], std: Sequence[float],
                  config: DreamConfig, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The seeded start x_0 of :func:`dream`: (n, C, H, W) in normalised units."""
+    """The seeded start x_0 of :func:`dream`: (n, C, H, W) in normalized units."""
     c, h, w = _check_shape(image_shape)
     if len(mean) != c:
         raise ValueError(f"image has {c} channels but mean/std have {len(mean)}: pass the dataset's mean and std")
@@ -219,9 +220,9 @@ def dream(models: Sequence[nn.Module] | nn.Module | Ensemble, classes: Sequence[
             :class:`Ensemble`.
         classes: (B,) target class per image; repeat a class to dream it from several starts (with ``x0``).
         image_shape: (C, H, W) of the inputs, e.g. ``ds.image_shape``.
-        mean, std: the dataset's per-channel normalisation (``ds.mean``, ``ds.std``), for the start and the clamp.
+        mean, std: the dataset's per-channel normalization (``ds.mean``, ``ds.std``), for the start and the clamp.
         config: hyperparameters, :class:`DreamConfig` defaults if None.
-        x0: (B, C, H, W) start images in normalised units; if None, :func:`start_images` from ``config``.
+        x0: (B, C, H, W) start images in normalized units; if None, :func:`start_images` from ``config``.
         mode: how the ensemble is evaluated (``"loop"`` or ``"vmap"``), see :class:`Ensemble`.
 
     Returns:
@@ -333,3 +334,331 @@ def target_scores(models: Sequence[nn.Module], images: torch.Tensor, classes: Se
     prob = z.softmax(-1).gather(-1, idx).squeeze(-1)
     other = z.scatter(-1, idx, float("-inf")).amax(-1)
     return target, prob, target - other, (z.argmax(-1) == classes).float()
+
+
+# --- The chapter's experiment: who dreams, who scores, and the numbers its prose cites --------------------------
+
+class DreamRun(NamedTuple):
+    """The dreams of :func:`dream_zoo`: single networks, the ensemble, and how long they took.
+
+    Attributes:
+        singles: one :class:`DreamResult` per single network 0 … n_single − 1 (each dreams alone).
+        ensemble: the dream of the mean logit of all members.
+        seconds_single: wall-clock seconds per single-network dream (mean over the single networks).
+        seconds_ensemble: wall-clock seconds of the ensemble dream.
+    """
+
+    singles: list[DreamResult]
+    ensemble: DreamResult
+    seconds_single: float
+    seconds_ensemble: float
+
+
+def dream_zoo(members: Sequence[nn.Module], n_single: int, classes: Sequence[int] | torch.Tensor,
+              image_shape: Sequence[int], mean: Sequence[float], std: Sequence[float],
+              config: DreamConfig | None = None, mode: Literal["loop", "vmap"] = "loop") -> DreamRun:
+    """Woerl et al. (CVPR 2023)'s comparison: each of the first ``n_single`` members dreams alone, then all members
+    dream together (their mean logit), from the same start and with the same jitter; both are timed.
+
+    The single dreamers are members, so the networks left out of ``members`` stay unseen by every dream."""
+    members = list(members)
+    if not 1 <= n_single <= len(members):
+        raise ValueError(f"n_single={n_single} but the ensemble has {len(members)} networks: use 1 ≤ n_single ≤ "
+                         f"{len(members)} (single dreamers are members, so held-out networks stay unseen)")
+    t0 = time.perf_counter()
+    singles = [dream(members[k], classes, image_shape, mean, std, config) for k in range(n_single)]
+    t1 = time.perf_counter()
+    ens = dream(members, classes, image_shape, mean, std, config, mode=mode)
+    t2 = time.perf_counter()
+    return DreamRun(singles, ens, (t1 - t0) / n_single, t2 - t1)
+
+
+def half_ensemble_dreams(members: Sequence[nn.Module], classes: Sequence[int] | torch.Tensor,
+                         image_shape: Sequence[int], mean: Sequence[float], std: Sequence[float],
+                         config: DreamConfig | None = None, mode: Literal["loop", "vmap"] = "loop"
+                         ) -> tuple[DreamResult, DreamResult]:
+    """The dreams of two disjoint halves of ``members`` (networks 0 … h−1 and h … 2h−1, h = M // 2), same start and
+    jitter: how reproducible an ensemble's dream is across seeds, as chapter 1 measured it for gradients."""
+    members = list(members)
+    half = len(members) // 2
+    if half < 1:
+        raise ValueError(f"{len(members)} member(s): two disjoint halves need an ensemble of at least 2 networks")
+    return (dream(members[:half], classes, image_shape, mean, std, config, mode=mode),
+            dream(members[half:2 * half], classes, image_shape, mean, std, config, mode=mode))
+
+
+def pixel_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B,) Pearson correlation over all pixels (and channels) between image b of ``a`` and image b of ``b``."""
+    if a.shape != b.shape or a.ndim < 2:
+        raise ValueError(f"shapes {tuple(a.shape)} and {tuple(b.shape)}: pass two (B, ...) batches of equal shape")
+    fa, fb = a.flatten(1).double(), b.flatten(1).double()
+    fa, fb = fa - fa.mean(1, keepdim=True), fb - fb.mean(1, keepdim=True)
+    return ((fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1)).clamp_min(1e-12)).float()
+
+
+def prototype_correlation(images: torch.Tensor, classes: Sequence[int] | torch.Tensor, x: torch.Tensor,
+                          y: torch.Tensor) -> torch.Tensor:
+    """(B,) Pearson correlation of each dream with the mean real image of its class (the class's "prototype").
+
+    ``images`` (B, C, H, W) and the real images ``x`` (N, C, H, W) in the same units; ``y`` (N,) their labels."""
+    classes = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
+    if images.shape[0] != len(classes):
+        raise ValueError(f"{images.shape[0]} images but {len(classes)} classes: pass one class per image")
+    y = y.to(x.device)
+    missing = [int(c) for c in classes if not (y == c).any()]
+    if missing:
+        raise ValueError(f"no real image of class {missing[0]}: pass real images of every dreamt class")
+    protos = torch.stack([x[y == c].float().mean(0) for c in classes.tolist()])
+    return pixel_correlation(images.float().cpu(), protos.cpu())
+
+
+def class_examples(labels: torch.Tensor, classes: Sequence[int], n_per_class: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``n_per_class`` seeded images of each of ``classes`` (real references for the dreams)."""
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class={n_per_class}: use 1 or more")
+    gen = torch.Generator().manual_seed(seed)
+    picked = []
+    for c in classes:
+        pool = torch.nonzero(labels.cpu() == int(c)).flatten()
+        if len(pool) < n_per_class:
+            raise ValueError(f"class {c} has {len(pool)} images, fewer than n_per_class={n_per_class}: ask for fewer")
+        picked.append(pool[torch.randperm(len(pool), generator=gen)[:n_per_class]])
+    return torch.cat(picked)
+
+
+def score_along(result: DreamResult, models: Sequence[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S) target logit and (B, S) softmax probability of each snapshot, averaged over ``models``."""
+    logit, prob, _, _ = target_scores(models, result.snapshots, result.classes)  # (M, S, B)
+    return logit.mean(0).T, prob.mean(0).T
+
+
+def score_curves(dreams: Mapping[str, DreamResult], held_out: Sequence[nn.Module]
+                 ) -> dict[str, tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Per dream two curves for :func:`helpers.viz_dream.curves_figure`: ``"<name>, own score"`` (the dreamers'
+    mean logit at every step) and ``"<name>, held-out networks"`` (the held-out networks' mean, per snapshot).
+
+    Each value is (steps, logits (B, T), probabilities (B, T))."""
+    curves: dict[str, tuple[list[int], torch.Tensor, torch.Tensor]] = {}
+    for name, r in dreams.items():
+        curves[f"{name}, own score"] = (list(range(r.logits.shape[0])), r.target_logits().T, r.target_probs().T)
+        curves[f"{name}, held-out networks"] = (list(r.snapshot_steps), *score_along(r, held_out))
+    return curves
+
+
+def first_step_at(steps: Sequence[int], values: torch.Tensor, threshold: float) -> int | None:
+    """The first step at which the mean over rows of ``values`` (B, T) (or a (T,) curve) reaches ``threshold``;
+    None if it never does."""
+    curve = torch.as_tensor(values, dtype=torch.float64)
+    curve = curve.mean(0) if curve.ndim == 2 else curve
+    if len(curve) != len(steps):
+        raise ValueError(f"{len(curve)} values but {len(steps)} steps: pass one step per column")
+    hit = torch.nonzero(curve >= threshold).flatten()
+    return int(steps[int(hit[0])]) if len(hit) else None
+
+
+def early_gain(curve: torch.Tensor, fraction: float = 0.5) -> float:
+    """Share of the total rise of ``curve`` (T+1, B) (mean over rows) made in the first ``fraction`` of the steps:
+    above 0.5 when the curve rises fast and then flattens."""
+    c = curve.double().mean(1) if curve.ndim == 2 else curve.double()
+    if not 0 < fraction < 1 or len(c) < 2:
+        raise ValueError(f"fraction={fraction} on {len(c)} points: use 0 < fraction < 1 and at least 2 points")
+    total = (c[-1] - c[0]).item()
+    k = int(round(fraction * (len(c) - 1)))
+    return (c[k] - c[0]).item() / total if total else float("nan")
+
+
+def blur_effect(target_logits: torch.Tensor, blur_every: int) -> tuple[float, float]:
+    """Mean change of the logit (T+1, B) on steps that end with a blur (t % blur_every == 0) and on the other steps.
+
+    The blur of Olah et al. (2017) removes high frequencies the ascent added, so it should cost logit: the first
+    number below the second. (nan, mean change) if ``blur_every`` is 0 or no step was blurred."""
+    delta = target_logits.double().diff(dim=0)  # row t-1 is the change of step t
+    t = torch.arange(1, delta.shape[0] + 1)
+    blurred = (t % blur_every == 0) if blur_every else torch.zeros_like(t, dtype=torch.bool)
+    on = delta[blurred].mean().item() if blurred.any() else float("nan")
+    off = delta[~blurred].mean().item() if (~blurred).any() else float("nan")
+    return on, off
+
+
+def clamped_share(images: torch.Tensor, mean: Sequence[float], std: Sequence[float], tol: float = 1e-4) -> float:
+    """Share of pixel values of ``images`` (B, C, H, W, normalized units) that sit at pixel value 0 or 1."""
+    lo, hi = pixel_bounds(mean, std, images.device)
+    at = ((images - lo).abs() <= tol) | ((images - hi).abs() <= tol)
+    return at.float().mean().item()
+
+
+def score_row(logit: torch.Tensor, prob: torch.Tensor, margin: torch.Tensor, hit: torch.Tensor) -> dict[str, float]:
+    """Means over (networks, classes) of the four :func:`target_scores`, plus the worst margin."""
+    return {"logit": logit.mean().item(), "prob": prob.mean().item(), "margin": margin.mean().item(),
+            "min_margin": margin.min().item(), "top1": hit.mean().item()}
+
+
+def held_out_indices(n_models: int, n_ensemble: int, exclude: Sequence[int] = ()) -> list[int]:
+    """Networks n_ensemble … n_models − 1 (never seen by the ensemble), leaving out ``exclude`` (e.g. a dreamer)."""
+    return [k for k in range(n_ensemble, n_models) if k not in set(exclude)]
+
+
+def transfer_rows(single: Sequence[torch.Tensor], ensemble: Sequence[torch.Tensor], real: Sequence[torch.Tensor],
+                  n_ensemble: int, dreamer: int = 0) -> dict[str, dict[str, float]]:
+    """The transfer table: how every group of networks scores the single network's and the ensemble's dreams.
+
+    ``single`` and ``ensemble`` are the four (M, B) :func:`target_scores` of the final dreams under all M networks
+    of the zoo (networks 0 … n_ensemble − 1 formed the ensemble, ``dreamer`` dreamt alone), ``real`` the scores of
+    real test images under the held-out networks. Leave-one-out throughout: the dreamer never scores its own dream
+    in "single_others" or "single_held". Rows: ``single_own``, ``single_others``, ``single_held``,
+    ``ens_members``, ``ens_held``, ``real_held``; columns: see :func:`score_row`.
+    """
+    n_models = single[0].shape[0]
+    if not 0 <= dreamer < n_models or not 1 <= n_ensemble < n_models:
+        raise ValueError(f"dreamer={dreamer}, n_ensemble={n_ensemble} for {n_models} networks: use 0 ≤ dreamer < "
+                         f"{n_models} and 1 ≤ n_ensemble < {n_models}")
+    others = [k for k in range(n_models) if k != dreamer]
+    held = held_out_indices(n_models, n_ensemble, exclude=[dreamer])
+    if not held:
+        raise ValueError("no held-out network left once the dreamer is excluded: train a bigger zoo")
+    rows_of = lambda scores, idx: score_row(*(s[idx] for s in scores))  # noqa: E731
+    return {"single_own": rows_of(single, [dreamer]), "single_others": rows_of(single, others),
+            "single_held": rows_of(single, held), "ens_members": rows_of(ensemble, list(range(n_ensemble))),
+            "ens_held": rows_of(ensemble, held_out_indices(n_models, n_ensemble)), "real_held": score_row(*real)}
+
+
+def per_network(scores: torch.Tensor, networks: Sequence[int]) -> dict[str, float]:
+    """Spread over ``networks`` of the mean over classes of ``scores`` (M, B) (networks × classes).
+
+    Pass a difference (e.g. ensemble dream − single dream under each network) to compare two dreams network by
+    network. Returns mean, s.d. (population; 0 for one network), min, max, the number of networks ``n`` and how
+    many of them have a positive mean (``n_positive``)."""
+    if scores.ndim != 2 or not len(networks):
+        raise ValueError(f"scores of shape {tuple(scores.shape)} with {len(networks)} networks: pass (M, B) scores "
+                         f"and at least one network")
+    d = scores[list(networks)].double().mean(1)
+    return {"mean": d.mean().item(), "sd": d.std(unbiased=False).item(), "min": d.min().item(),
+            "max": d.max().item(), "n": len(d), "n_positive": int((d > 0).sum())}
+
+
+def spread(values: torch.Tensor) -> dict[str, float]:
+    """Mean, s.d. (population), min and max of ``values`` (e.g. a correlation per class)."""
+    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    return {"mean": v.mean().item(), "sd": v.std(unbiased=False).item(), "min": v.min().item(),
+            "max": v.max().item()}
+
+
+def threshold_phrase(first_steps: Mapping[str, int | None], threshold: float, steps: int) -> str:
+    """Says which curves reach ``threshold`` and by when, from :func:`first_step_at` of each curve."""
+    reached = {k: v for k, v in first_steps.items() if v is not None}
+    n = len(first_steps)
+    if len(reached) == n:
+        return f"the mean of every curve reaches {threshold:g} by step {max(reached.values())}"
+    if not reached:
+        return f"no curve's mean reaches {threshold:g} within the {steps} steps"
+    return (f"the means of {len(reached)} of the {n} curves reach {threshold:g} (by step {max(reached.values())}); "
+            f"the others stay below it for all {steps} steps")
+
+
+def networks_phrase(indices: Sequence[int], kind: str = "held-out", span: bool = True) -> str:
+    """"4 held-out networks (20–23)" or "1 held-out network (network 2)": a group of networks for the prose
+    (without the indices in parentheses if not ``span``)."""
+    idx = sorted(int(k) for k in indices)
+    if not idx:
+        raise ValueError("no networks: pass at least one index")
+    if len(idx) == 1:
+        return f"1 {kind} network" + (f" (network {idx[0]})" if span else "")
+    which = f"{idx[0]}–{idx[-1]}" if idx == list(range(idx[0], idx[-1] + 1)) else ", ".join(map(str, idx))
+    return f"{len(idx)} {kind} networks" + (f" ({which})" if span else "")
+
+
+def when_phrase(step: int | None, steps: int) -> str:
+    """"at step 5", or "at no step up to step 100" for a :func:`first_step_at` that never happened."""
+    return f"at step {step}" if step is not None else f"at no step up to step {steps}"
+
+
+def blur_phrase(on: float, off: float, blur_every: int) -> str:
+    """The sentence on the blur's cost, from :func:`blur_effect` of the ensemble's own logit."""
+    if not blur_every or on != on:  # nan: no step was blurred
+        return "No step of this run ended with a blur, so the curves show no blur steps."
+    verdict = "the blur costs logit" if on < off else "the blur costs no logit here"
+    return (f"On the steps that end with a blur (every {blur_every}) the ensemble's own logit changes by {on:+.3g} "
+            f"on average, on the other steps by {off:+.3g}: {verdict}.")
+
+
+def change_phrase(before: float, after: float, digits: int = 3) -> str:
+    """"3.21 lower" / "0.412 higher": how ``after`` compares with ``before`` (``digits`` significant digits)."""
+    d = after - before
+    return f"{abs(d):.{digits}g} {'lower' if d < 0 else 'higher'}"
+
+
+def transfer_facts(rows: Mapping[str, Mapping[str, float]], gap: Mapping[str, float]) -> dict[str, str | float]:
+    """The comparisons the chapter states, from :func:`transfer_rows` and the :func:`per_network` spread of
+    (ensemble dream − single dream) under the held-out networks; every word is picked by its comparison.
+
+    Keys: ``own_word`` (single dream under its own weights vs ensemble dream under its members), ``own_reason``
+    (why, only when the single dream is higher), ``held_word``
+    (ensemble vs single dream under the held-out networks), ``order`` (whether that order flips), ``single_drop``
+    and ``ens_drop`` (own score → held-out score), ``drop_word``, ``margin_word``, ``super_sentence`` and
+    ``top1_sentence``."""
+    so, sh, em, eh, real = (rows[k] for k in ("single_own", "single_held", "ens_members", "ens_held", "real_held"))
+    own_higher, held_higher = so["logit"] > em["logit"], gap["mean"] > 0
+    drop_s, drop_e = so["logit"] - sh["logit"], em["logit"] - eh["logit"]
+    all_hit = min(rows[k]["top1"] for k in ("single_own", "single_others", "ens_members", "ens_held")) >= 1.0
+    beats = sh["logit"] > real["logit"] and eh["logit"] > real["logit"]
+    return {
+        "own_word": "higher" if own_higher else "lower",
+        "own_reason": (": it only has to please one network, and can exploit that network's idiosyncrasies"
+                       if own_higher else ""),
+        "held_word": "higher" if held_higher else "lower",
+        "order": "the order flips" if own_higher == held_higher else "the order stays the same",
+        "single_drop": change_phrase(so["logit"], sh["logit"]), "ens_drop": change_phrase(em["logit"], eh["logit"]),
+        "drop_word": "less" if drop_e < drop_s else "more",
+        "margin_word": "higher" if eh["margin"] > sh["margin"] else "lower",
+        "super_sentence": ("Both dreams are “super-stimuli”: under the held-out networks they score higher than real "
+                           "images of their class." if beats else "Under the held-out networks, not both dreams "
+                           "score higher than real images of their class."),
+        "top1_sentence": ("Every final dream is classified as its target by every network of the zoo: the top-1 test "
+                          "cannot tell the two dreams apart, the logits and margins can." if all_hit else
+                          f"Not every dream is classified as its target by every network: the other networks give "
+                          f"network 0's dream its target for {rows['single_others']['top1']:.0%} of the "
+                          f"(network, class) pairs, the held-out networks the ensemble's dream for "
+                          f"{eh['top1']:.0%}."),
+    }
+
+
+def dream_similarity(run: DreamRun, halves: tuple[DreamResult, DreamResult], x: torch.Tensor, y: torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+    """Chapter 1's test of reproducibility, for dreams: (B,) pixel correlations per class.
+
+    ``"single"``: network 0 vs network 1, each alone (same start and jitter; only the seeds differ);
+    ``"half"``: two disjoint half-ensembles (:func:`half_ensemble_dreams`); ``"single_vs_ensemble"``: network 0 vs
+    the whole ensemble; ``"proto_single"`` / ``"proto_ensemble"``: network 0's and the ensemble's dream vs the mean
+    real image of the class (:func:`prototype_correlation`, real images ``x`` with labels ``y``)."""
+    if len(run.singles) < 2:
+        raise ValueError("only one single-network dream: set n_single_dreams ≥ 2 so that networks 0 and 1 can be "
+                         "compared")
+    s0, ens = run.singles[0], run.ensemble
+    return {"single": pixel_correlation(s0.images, run.singles[1].images),
+            "half": pixel_correlation(halves[0].images, halves[1].images),
+            "single_vs_ensemble": pixel_correlation(s0.images, ens.images),
+            "proto_single": prototype_correlation(s0.images, s0.classes, x, y),
+            "proto_ensemble": prototype_correlation(ens.images, ens.classes, x, y)}
+
+
+def similarity_facts(sim: Mapping[str, torch.Tensor], n_ensemble: int) -> dict[str, str | float | int]:
+    """What the chapter says about :func:`dream_similarity`: ``r_<name>_<mean|sd|min|max>`` over classes, the
+    half-ensemble size ``half``, per-class counts (``half_n_higher``: classes where the half-ensembles agree better
+    than networks 0 and 1; ``proto_n_higher``: where the ensemble's dream is closer to the class mean than network
+    0's) and the words and sentences picked by those comparisons."""
+    facts: dict[str, str | float | int] = {f"r_{k}_{stat}": v for k, vals in sim.items()
+                                           for stat, v in spread(vals).items()}
+    half_better = facts["r_half_mean"] > facts["r_single_mean"]
+    facts.update({
+        "half": n_ensemble // 2,
+        "half_note": (" (with an ensemble this small the halves are single networks: networks 0 and 1 themselves)"
+                      if n_ensemble // 2 == 1 else ""),
+        "half_n_higher": int((sim["half"] > sim["single"]).sum()),
+        "half_word": "more closely" if half_better else "no more closely",
+        "repro_sentence": ("Averaging the logits over seeds removes part of the seed from the dream, as averaging "
+                           "the gradients removed it from the saliency maps of chapter 1." if half_better else
+                           "In this run, averaging the logits over seeds did not make the dream more reproducible."),
+        "proto_n_higher": int((sim["proto_ensemble"] > sim["proto_single"]).sum()),
+        "proto_word": "closer to" if facts["r_proto_ensemble_mean"] > facts["r_proto_single_mean"] else "no closer to",
+    })
+    return facts

@@ -14,6 +14,7 @@ import torch
 from IPython.display import Markdown
 from plotly.subplots import make_subplots
 
+from . import viz
 from .viz import png_uri
 
 COLOURS = ("rgb(214,39,40)", "rgb(31,119,180)", "rgb(44,160,44)", "rgb(148,103,189)", "rgb(255,127,14)",
@@ -37,7 +38,7 @@ def dream_slider_figure(rows: Sequence[torch.Tensor], row_labels: Sequence[str],
                         steps: Sequence[int], title: str = "", scale: int = 1, width_px: int = 540) -> go.Figure:
     """Dreams of several dreamers (rows) for several classes (columns) with a slider over optimisation steps.
 
-    ``rows[r]`` is (S, B, C, H, W) in [0, 1] (the snapshots of one :func:`helpers.dream.dream` run, denormalised),
+    ``rows[r]`` is (S, B, C, H, W) in [0, 1] (the snapshots of one :func:`helpers.dream.dream` run, denormalized),
     the same S = ``len(steps)`` and B = ``len(class_labels)`` for every row. The slider starts at the last step.
     ``scale`` > 1 upscales the PNGs (plotly already draws image pixels sharp, so 1 keeps pages smallest);
     ``width_px`` is the expected width of the plotting area, used to size the figure's height.
@@ -52,20 +53,18 @@ def dream_slider_figure(rows: Sequence[torch.Tensor], row_labels: Sequence[str],
     gap = max(1, round(w * scale / 14))
     frames = [png_uri(mosaic(arr[k], gap=gap, scale=scale)) for k in range(s)]
     height_px, wide_px = n_rows * h * scale + (n_rows - 1) * gap, n_cls * w * scale + (n_cls - 1) * gap
+    names = [str(st) for st in steps]
     fig = go.Figure(go.Image(source=frames[-1], x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"))
-    fig.frames = [go.Frame(name=str(st), data=[go.Image(source=src)], traces=[0]) for st, src in zip(steps, frames)]
-    slider_steps = [dict(method="animate", label=str(st),
-                         args=[[str(st)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                               transition=dict(duration=0))]) for st in steps]
-    fig.update_xaxes(showgrid=False, zeroline=False, range=[-0.5, wide_px - 0.5], side="top",
+    fig.frames = [go.Frame(name=n, data=[go.Image(source=src)], traces=[0]) for n, src in zip(names, frames)]
+    viz.square_axes(fig, 1)  # square pixels, y downwards; the tick labels name the classes and the dreamers
+    fig.update_xaxes(showticklabels=True, side="top", ticks="",
                      tickvals=[(j + 0.5) * w * scale + j * gap for j in range(n_cls)], ticktext=list(class_labels))
-    fig.update_yaxes(showgrid=False, zeroline=False, range=[height_px - 0.5, -0.5], scaleanchor="x",
+    fig.update_yaxes(showticklabels=True, ticks="",
                      tickvals=[(i + 0.5) * h * scale + i * gap for i in range(n_rows)], ticktext=list(row_labels))
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), y=0.99, yanchor="top"),
         height=int(width_px * height_px / wide_px + 190), margin=dict(l=130, r=10, t=75, b=55), plot_bgcolor="white",
-        sliders=[dict(active=s - 1, steps=slider_steps, currentvalue=dict(prefix="step "), pad=dict(t=10),
-                      len=0.9, x=0.05)],
+        sliders=[viz.slider(names, "step ", active=s - 1)],
     )
     return fig
 
@@ -101,7 +100,7 @@ def curves_figure(curves: Mapping[str, tuple[Sequence[int], np.ndarray, np.ndarr
         for col, val in ((1, reference[0]), (2, reference[1])):
             fig.add_hline(y=val, line=dict(color="gray", dash="dot", width=1), row=1, col=col)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color="gray", dash="dot"),
-                                 name="held-out models on real test digits"), row=1, col=1)
+                                 name="held-out networks on real test images"), row=1, col=1)
     fig.update_xaxes(title_text="optimisation step")
     fig.update_yaxes(range=[-0.02, 1.02], row=1, col=2)
     fig.update_layout(title=dict(text=title, font=dict(size=14)), height=420, margin=dict(l=60, r=10, t=60, b=50),
@@ -137,16 +136,74 @@ def per_model_figure(series: Mapping[str, np.ndarray], roles: Mapping[str, Seque
     return fig
 
 
-def transfer_table(rows: Mapping[str, Mapping[str, float]], caption: str = "") -> Markdown:
-    """A Markdown table: one row per (dream, evaluating networks), columns = the numbers in ``rows[name]``."""
+def zoo_scores_figure(single: torch.Tensor | np.ndarray, ensemble: torch.Tensor | np.ndarray, n_ensemble: int,
+                      dreamer: int = 0, title: str = "") -> go.Figure:
+    """:func:`per_model_figure` of two final dreams, (M, B) target logits each under every network of the zoo:
+    network ``dreamer``'s own dream (its own network starred) and the ensemble's of networks 0 … n_ensemble − 1
+    (members filled, held-out networks open diamonds)."""
+    m = np.asarray(single).shape[0]
+    if np.asarray(ensemble).shape[0] != m or not 1 <= n_ensemble < m:
+        raise ValueError(f"both dreams need scores under the same networks, and 1 ≤ n_ensemble < {m}")
+    roles = {f"network {dreamer}'s dream": ["own" if k == dreamer else "other" for k in range(m)],
+             f"ensemble dream ({n_ensemble})": ["member"] * n_ensemble + ["held-out"] * (m - n_ensemble)}
+    series = dict(zip(roles, (np.asarray(single), np.asarray(ensemble))))
+    return per_model_figure(series, roles, title=title)
+
+
+TRANSFER_COLUMNS = {"logit": "target logit", "prob": "softmax prob.", "margin": "margin",
+                    "min_margin": "min. margin", "top1": "top-1 = target"}
+
+
+def _span(first: int, last: int) -> str:
+    return f"network {first}" if first == last else f"networks {first}–{last}"
+
+
+def transfer_labels(n_models: int, n_ensemble: int, n_real: int, dreamer: int = 0) -> dict[str, str]:
+    """Row names of :func:`helpers.dream.transfer_rows` for the table (which networks score which dream)."""
+    last = n_models - 1
+    held = [k for k in range(n_ensemble, n_models) if k != dreamer]
+    held_s = _span(held[0], held[-1]) if held == list(range(held[0], held[-1] + 1)) else (
+        "networks " + ", ".join(map(str, held)))
+    return {"single_own": f"network {dreamer}'s dream, network {dreamer} (own)",
+            "single_others": f"network {dreamer}'s dream, the {n_models - 1} other networks (all but {dreamer})",
+            "single_held": f"network {dreamer}'s dream, held-out {held_s}",
+            "ens_members": f"ensemble dream, members ({_span(0, n_ensemble - 1)})",
+            "ens_held": f"ensemble dream, held-out {_span(n_ensemble, last)}",
+            "real_held": f"real test images ({n_real}), held-out {_span(n_ensemble, last)}"}
+
+
+def transfer_table(rows: Mapping[str, Mapping[str, float]], caption: str = "",
+                   row_labels: Mapping[str, str] | None = None,
+                   col_labels: Mapping[str, str] | None = None) -> Markdown:
+    """A Markdown table: one row per (dream, evaluating networks), columns = the numbers in ``rows[name]``.
+
+    ``row_labels`` / ``col_labels`` rename rows and columns for display (e.g. :func:`transfer_labels` and
+    :data:`TRANSFER_COLUMNS`); names without a label are shown as they are."""
     if not rows:
         raise ValueError("no rows: pass {row name: {column: value}}")
+    rl, cl = row_labels or {}, col_labels or {}
     cols = list(next(iter(rows.values())))
-    lines = ([caption, ""] if caption else []) + ["| | " + " | ".join(cols) + " |",
+    lines = ([caption, ""] if caption else []) + ["| | " + " | ".join(cl.get(c, c) for c in cols) + " |",
                                                    "| --- |" + " ---: |" * len(cols)]
     for name, vals in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(vals[c]) for c in cols) + " |")
+        lines.append(f"| {rl.get(name, name)} | " + " | ".join(_fmt(vals[c]) for c in cols) + " |")
     return Markdown("\n".join(lines))
+
+
+def similarity_table(sim: Mapping[str, torch.Tensor], n_ensemble: int, caption: str = "") -> Markdown:
+    """:func:`helpers.dream.dream_similarity` as a table: mean, s.d., min and max over classes of each correlation."""
+    h = n_ensemble // 2
+    labels = {"single": "network 0 vs network 1 (each alone)",
+              "half": f"{_span(0, h - 1)} vs {_span(h, 2 * h - 1)} (two ensembles of {h})",
+              "single_vs_ensemble": f"network 0 vs the ensemble of {n_ensemble}",
+              "proto_single": "network 0's dream vs the class's mean test image",
+              "proto_ensemble": "ensemble's dream vs the class's mean test image"}
+    rows = {}
+    for k, v in sim.items():
+        v = torch.as_tensor(v, dtype=torch.float64)
+        rows[labels.get(k, k)] = {"mean": v.mean().item(), "s.d.": v.std(unbiased=False).item(),
+                                 "min": v.min().item(), "max": v.max().item()}
+    return transfer_table(rows, caption=caption)
 
 
 def _fmt(v: float) -> str:
