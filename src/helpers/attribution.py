@@ -57,6 +57,20 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
+def method_kwargs(methods: Sequence[str], seed: int = 0, surrogate_samples: int | None = None) -> dict[str, dict]:
+    """Keyword arguments of a chapter's methods: the same ``seed`` for every stochastic method (so that maps of
+    different models differ by the models, not the methods' sampling) and ``surrogate_samples`` perturbations for
+    LIME and KernelSHAP."""
+    out: dict[str, dict] = {}
+    for name in methods:
+        m = get_method(name)
+        kw: dict[str, Any] = {"seed": seed} if m.stochastic else {}
+        if surrogate_samples is not None and "n_samples" in m.defaults and name in ("lime", "kernel_shap"):
+            kw["n_samples"] = surrogate_samples
+        out[name] = kw
+    return out
+
+
 def check_inputs(inputs: torch.Tensor) -> None:
     if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4:
         shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__

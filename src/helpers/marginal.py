@@ -166,3 +166,10 @@ def of_class(per_class: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     if classes.shape != (n,):
         raise ValueError(f"need one class per image ({n}), got shape {tuple(classes.shape)}")
     return per_class[classes.to(per_class.device), :, torch.arange(n, device=per_class.device)].transpose(0, 1)
+
+
+def method_maps(methods: Sequence[str], models: Sequence[nn.Module], inputs: torch.Tensor, target: TargetLike,
+                method_kwargs: dict[str, dict] | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Channel-summed per-model maps (M, N, H, W) of every method, for the chapters' tables and SNRs."""
+    out = marginalize_methods(methods, models, inputs, target, method_kwargs, progress)
+    return {name: r.per_model.sum(-3) for name, r in out.items()}

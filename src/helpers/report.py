@@ -137,3 +137,25 @@ def table(rows: Sequence[dict[str, Any]], digits: int = 3) -> Markdown:
     lines = ["| " + " | ".join(keys) + " |", "| " + " | ".join("---" for _ in keys) + " |"]
     lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows]
     return Markdown("\n".join(lines))
+
+
+def recorded_gpu_run(name: str) -> HTML | Markdown:
+    """The :func:`recorded_run` box of a ``docs/results/<name>`` file written by ``benchmarks/gpu_zoo.py``: per
+    architecture the zoo, its accuracy and, per method, the SNR and pairwise correlation of that run's definitions."""
+    from .settings import repo_root
+
+    root = repo_root()
+    path = None if root is None else root / "docs" / "results" / name
+    if path is None or not path.is_file():
+        return Markdown(f"*(The recorded run `docs/results/{name}` is not part of this installation.)*")
+    data = json.loads(path.read_text())
+    rows, parts = [], []
+    for arch, res in data["archs"].items():
+        acc = np.asarray(res["accuracy"], dtype=np.float64)
+        parts.append(f"{arch}: {len(acc)} models, mean test accuracy {acc.mean():.1%}")
+        rows += [{"architecture": arch, "method": m, "energy SNR": v["energy_snr"], "pairwise ρ": v["pairwise"]}
+                 for m, v in res["snr"].items()]
+    r = data["recipe"]
+    summary = (f"{r['dataset']}, {r['epochs']} epochs; " + "; ".join(parts) + ". SNR definition of that run: "
+               f"{data.get('snr_definition', 'see its commit')}.")
+    return recorded_run(path, summary, rows)
