@@ -8,7 +8,9 @@ Prints one line per step and writes the numbers as JSON.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import subprocess
 import time
 
 import torch
@@ -61,7 +63,10 @@ def main() -> None:
                     augment="crop-flip", amp=not a.fp32)
     kwargs = {m: {"seed": 0} for m in METHODS if METHODS[m].stochastic}
     kwargs["lime"]["n_samples"] = kwargs["kernel_shap"]["n_samples"] = a.surrogate_samples
-    results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "recipe": vars(a),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    results: dict = {"date": datetime.date.today().isoformat(), "profile": "benchmarks/gpu_zoo.py",
+                     "commit": commit or "unknown", "snr_definition": "centred maps, unbiased signal energy (helpers.snr)",
+                     "device": torch.cuda.get_device_name(), "torch": torch.__version__, "recipe": vars(a),
                      "archs": {}}
     for arch in a.archs:
         spec = ZooSpec(arch, a.dataset, recipe, a.models)
@@ -79,7 +84,8 @@ def main() -> None:
         table = {}
         for m, r in res.items():
             a2 = maps.to_2d(r.per_model).float().cpu()
-            table[m] = {"energy_snr": snr.energy_snr(a2).mean().item(),
+            iv = snr.bootstrap_snr(a2, n_boot=500)
+            table[m] = {"energy_snr": iv.point, "energy_snr_low": iv.low, "energy_snr_high": iv.high,
                         "pairwise": snr.pairwise_correlation(a2).mean().item(),
                         "split_half": snr.split_half(a2).mean().item()}
             print(f"  {arch:10s} {m:22s} " + " ".join(f"{k}={v:.3f}" for k, v in table[m].items()), flush=True)

@@ -32,3 +32,11 @@ def test_glued_keys_and_cell_lengths(tmp_path):
     assert prose.glued_keys(path) == {"k1"}
     assert prose.code_cell_lengths(path) == [2]
     assert prose.markdown_cells(path) == ["{glue:text}`k1`"]
+
+
+def test_book_pages_have_no_hand_typed_results():
+    """The intro and course pages follow the chapters' rule: no typed results."""
+    from .conftest import ROOT
+
+    for page in sorted((ROOT / "book").glob("*.md")):
+        assert not prose.typed_results(page.read_text()), page.name
