@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from helpers import clear
-from helpers.intervals import Interval
+from helpers.intervals import Interval, percentile
 from helpers.models import build_model
 
 H, W, K = 6, 10, 10
@@ -428,10 +428,10 @@ def test_marginal_interval_is_centred_on_a_noisier_bootstrap():
     gen = torch.Generator().manual_seed(0)
     values, mask = torch.full((50,), 0.6), torch.ones(50, dtype=torch.bool)
     boot = 0.5 + 0.01 * torch.randn(400, 50, generator=gen)  # every draw lower by 0.1
-    iv = clear.to_interval(*clear.marginal_replicates(values, mask, boot, torch.ones(400, 50, dtype=torch.bool),
+    iv = percentile(*clear.marginal_replicates(values, mask, boot, torch.ones(400, 50, dtype=torch.bool),
                                                       torch.ones(400, 50)))
     assert iv.low < 0.6 < iv.high and iv.high - iv.low < 0.01
-    edge = clear.to_interval(*clear.marginal_replicates(torch.zeros(50), mask, boot, torch.ones(400, 50, dtype=torch.bool),
+    edge = percentile(*clear.marginal_replicates(torch.zeros(50), mask, boot, torch.ones(400, 50, dtype=torch.bool),
                                                         torch.ones(400, 50)))
     assert edge.low == 0.0  # a share stays a share
 
@@ -467,12 +467,12 @@ def test_interval_words_and_text():
     assert clear.key("marginalized", "confident correct", "negative top: predicted") == "m_conf_negtop_pred"
 
 
-def test_bootstrap_weights_and_to_interval():
+def test_bootstrap_weights_and_percentile():
     w = clear.bootstrap_weights(5, 100, seed=3)
     assert w.shape == (100, 5) and (w.sum(1) == 5).all() and torch.equal(w, clear.bootstrap_weights(5, 100, seed=3))
-    iv = clear.to_interval(0.5, torch.linspace(0, 1, 101), level=0.9)
+    iv = percentile(0.5, torch.linspace(0, 1, 101), level=0.9)
     assert (iv.low, iv.high) == pytest.approx((0.05, 0.95))
-    assert clear.to_interval(0.5, torch.tensor([float("nan")])).low != clear.to_interval(0.5, torch.zeros(1)).low
+    assert percentile(0.5, torch.tensor([float("nan")])).low != percentile(0.5, torch.zeros(1)).low
 
 
 def test_frequent_top():

@@ -85,3 +85,77 @@ def test_extreme_pairs_finds_the_planted_pairs():
     assert cm.shape == (2, 5, 5) and torch.allclose(cm.diagonal(dim1=1, dim2=2), torch.ones(2, 5), atol=1e-5)
     with pytest.raises(ValueError, match="at least three models"):
         metrics.extreme_pairs(maps[:2])
+
+
+def _signal_plus_noise(n_models, n_images, noise_sd, gen, size=16):
+    signal = torch.randn(1, n_images, size, size, generator=gen)
+    signal = (signal - signal.mean((-2, -1), keepdim=True)) / signal.std((-2, -1), keepdim=True)
+    return signal, signal + noise_sd * torch.randn(n_models, n_images, size, size, generator=gen)
+
+
+def test_pair_means_of_bootstrap_counts_match_the_loop():
+    gen = torch.Generator().manual_seed(2)
+    maps = torch.randn(6, 3, 5, 5, generator=gen)
+    corr = metrics.correlation_matrix(maps)
+    for _ in range(5):
+        idx = torch.randint(6, (6,), generator=gen)
+        counts = torch.bincount(idx, minlength=6).double()[None]
+        per_image = metrics._pair_means(corr, counts)
+        pairs = [(a, b) for a in range(6) for b in range(6) if a != b and idx[a] != idx[b]]  # by hand
+        by_hand = torch.stack([corr[:, idx[a], idx[b]] for a, b in pairs]).double().mean()
+        assert torch.allclose(per_image.mean(), by_hand, atol=1e-6)
+    assert torch.isnan(metrics._pair_means(corr, torch.tensor([[3.0, 0, 0, 0, 0, 0]]))).all()  # one model: no pair
+
+
+def test_averaging_gain_is_spearman_brown_minus_single_and_zero_for_noise():
+    gen = torch.Generator().manual_seed(3)
+    _, maps = _signal_plus_noise(20, 12, 1.0, gen)  # ρ = 1/2, halves of 10: 10ρ/(1 + 9ρ)
+    gain = metrics.averaging_gain(maps, n_boot=300)
+    assert abs(gain.point - (10 * 0.5 / (1 + 9 * 0.5) - 0.5)) < 0.05 and gain.low > 0.25
+    agree = metrics.agreement(maps, n_boot=50)
+    assert abs(gain.point - (agree["split_half"].point - agree["pairwise"].point)) < 1e-6
+    noise = metrics.averaging_gain(torch.randn(20, 12, 16, 16, generator=gen), n_boot=300)
+    assert noise.low < 0 < noise.high
+
+
+def test_seed_vs_model_tells_method_noise_from_model_noise():
+    gen = torch.Generator().manual_seed(4)
+    signal, models = _signal_plus_noise(12, 10, 1.0, gen)  # two models correlate 1/2
+    quiet = models[0] + 0.1 * torch.randn(5, 10, 16, 16, generator=gen)  # one model, little method noise: ≈ 0.99
+    assert metrics.seed_vs_model(quiet, models, n_boot=300).low > 0.3
+    loud = models[0] + torch.randn(5, 10, 16, 16, generator=gen) * models[0].std()  # as noisy as the models: ≈ 1/2
+    same = metrics.seed_vs_model(loud, models, n_boot=300)
+    assert same.low < 0 < same.high
+    with pytest.raises(ValueError, match="same images"):
+        metrics.seed_vs_model(quiet[:, :3], models)
+
+
+def test_split_by_verdict_and_extreme_method():
+    from helpers.intervals import Interval
+
+    diffs = {"a": Interval(0.2, 0.1, 0.3), "b": Interval(0.0, -0.1, 0.1), "c": Interval(-0.2, -0.3, -0.1)}
+    assert metrics.split_by_verdict(diffs) == {"higher": ["a"], "lower": ["c"], "same": ["b"]}
+    gen = torch.Generator().manual_seed(5)
+    per_method = {"quiet": _signal_plus_noise(12, 8, 0.3, gen)[1], "loud": _signal_plus_noise(12, 8, 3.0, gen)[1],
+                  "loud too": _signal_plus_noise(12, 8, 3.0, gen)[1]}
+    low, diffs = metrics.extreme_method(per_method, lowest=True, n_boot=200)
+    assert low in ("loud", "loud too") and set(diffs) == set(per_method) - {low}
+    assert diffs["quiet"].low > 0 and diffs[({"loud", "loud too"} - {low}).pop()].excludes(0) is False
+    high, diffs = metrics.extreme_method(per_method, lowest=False, n_boot=200)
+    assert high == "quiet" and all(d.high < 0 for d in diffs.values())
+
+
+def test_busiest_model_and_its_chance():
+    assert metrics.busiest_model([(1, 4), (4, 2), (0, 1)]) == (1, 2)  # 1 and 4 tie: the lower number
+    assert metrics.busiest_model_chance(3, 1, 1) == 1.0
+    # 4 models, 2 random pairs: some model is in both unless the second pair is the first's complement (1 in 6)
+    assert abs(metrics.busiest_model_chance(4, 2, 2, n_sim=20000) - 5 / 6) < 0.01
+    assert metrics.busiest_model_chance(24, 11, 5) < 0.05
+
+
+def test_single_vs_rest_leaves_out_draws_of_one_model():
+    gen = torch.Generator().manual_seed(7)
+    one = torch.randn(1, 3, 8, 8, generator=gen)
+    maps = one + 0.01 * torch.randn(2, 3, 8, 8, generator=gen)  # two nearly identical models: every "rest" ≈ 1
+    rest = metrics.agreement(maps, 200)["single_vs_rest"]
+    assert rest.low > 0.99  # half of the draws are one model twice; scored 0 they would pull the low end to 0

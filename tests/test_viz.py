@@ -99,3 +99,9 @@ def test_class_map_figure_puts_the_true_class_first():
 
     first_single = np.asarray(fig.data[1].z) / viz.LEVELS  # image 0, layer "true class" = class 2, model 0
     np.testing.assert_allclose(first_single, normalize(per_class[2, 0, 0], "quantile").numpy(), atol=0.006)
+
+
+def test_rank_labels_name_the_true_class_first():
+    assert viz.rank_labels(3) == ["true class", "runner-up", "third"]
+    labels = viz.rank_labels(12)
+    assert len(labels) == 12 and labels[9] == "tenth" and labels[11] == "rank 12"

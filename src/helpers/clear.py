@@ -45,7 +45,7 @@ from torch import nn
 
 from . import maps
 from .attribution import attribute, check_inputs
-from .intervals import Interval, verdict
+from .intervals import Interval, percentile, verdict
 from .marginal import MarginalMaps
 from .zoo import logits as batched_logits
 
@@ -638,15 +638,6 @@ def marginal_replicates(values: torch.Tensor, mask: torch.Tensor, boot_values: t
     return point, reps
 
 
-def to_interval(point: float, reps: torch.Tensor, level: float = 0.9) -> Interval:
-    """Percentile interval of bootstrap replicates (NaN replicates dropped)."""
-    reps = reps[torch.isfinite(reps)].double()
-    if reps.numel() == 0 or point != point:
-        return Interval(float(point), float("nan"), float("nan"), level)
-    lo, hi = torch.quantile(reps, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
-    return Interval(float(point), lo, hi, level)
-
-
 @dataclass(frozen=True)
 class Summary:
     """Point estimates and multi-bootstrap replicates of CLEAR metrics, keyed by (setting, group, metric) with
@@ -661,7 +652,7 @@ class Summary:
         key = (setting, group, metric)
         if key not in self.points:
             raise KeyError(f"no estimate for {key}: choose among {sorted(self.points)[:6]} …")
-        return to_interval(self.points[key], self.reps[key], self.level)
+        return percentile(self.points[key], self.reps[key], self.level)
 
     def rows(self, settings: Sequence[str] = ("single", "marginalized")) -> list[dict]:
         """One row per setting and group: ``n`` and an :class:`~helpers.intervals.Interval` per metric."""
@@ -694,14 +685,14 @@ def difference(a: Summary, key_a: tuple[str, str, str], b: Summary | None = None
     """The paired difference b − a of two estimates (same multi-bootstrap draws: one zoo, or two readings of it)."""
     b = a if b is None else b
     key_b = key_a if key_b is None else key_b
-    return to_interval(b.points[key_b] - a.points[key_a], b.reps[key_b] - a.reps[key_a], a.level)
+    return percentile(b.points[key_b] - a.points[key_a], b.reps[key_b] - a.reps[key_a], a.level)
 
 
 def model_image_interval(values: torch.Tensor, zs: ZooStats, level: float = 0.9) -> Interval:
     """Mean of per-(model, image) ``values`` (M, N), e.g. ``zs.agreement`` (:func:`seed_agreement`) or the class
     correlation of :func:`zoo_stats`, with the multi-bootstrap interval of ``zs``'s draws."""
     mask = torch.ones_like(values, dtype=torch.bool)
-    return to_interval(*single_replicates(values, mask, zs.weights, zs.image_weights), level)
+    return percentile(*single_replicates(values, mask, zs.weights, zs.image_weights), level)
 
 
 def interval_text(iv: Interval, pct: bool = True, digits: int = 1) -> str:

@@ -8,8 +8,6 @@ words only where the interval of their (paired) difference excludes 0 (:func:`ve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
 
@@ -45,23 +43,28 @@ def verdict(diff: Interval, higher: str, lower: str, same: str) -> str:
     return same
 
 
-def multi_bootstrap(stat: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | float], n_models: int,
-                    n_images: int, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> Interval:
-    """Percentile interval of ``stat(model_idx, image_idx)`` over replicates that resample models and images.
-
-    ``stat`` gets index tensors (with repeats) and returns a number; the point estimate is
-    ``stat(arange(n_models), arange(n_images))``."""
+def percentile(point: float, reps: torch.Tensor, level: float = 0.9) -> Interval:
+    """Percentile interval of bootstrap replicates ``reps`` around ``point`` (non-finite replicates dropped; NaN
+    ends where none is left or the point itself is NaN)."""
     if not 0 < level < 1:
         raise ValueError(f"level={level}: use a coverage between 0 and 1, such as 0.9")
-    if n_models < 1 or n_images < 1:
-        raise ValueError("multi_bootstrap needs at least one model and one image")
+    reps = reps[torch.isfinite(reps)].double()
+    if reps.numel() == 0 or point != point:
+        return Interval(float(point), float("nan"), float("nan"), level)
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    low, high = torch.quantile(reps, q).tolist()
+    return Interval(float(point), low, high, level)
+
+
+def draws(n_models: int, n_images: int, n_boot: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-bootstrap draws: (n_boot, n_models) model indices and (n_boot, n_images) image indices, both with
+    replacement; replicate b uses one model draw for all of its images."""
+    if n_models < 1 or n_images < 1 or n_boot < 1:
+        raise ValueError("a bootstrap needs at least one model, one image and one replicate")
     gen = torch.Generator().manual_seed(seed)
-    point = float(stat(torch.arange(n_models), torch.arange(n_images)))
-    reps = torch.tensor([float(stat(torch.randint(n_models, (n_models,), generator=gen),
-                                    torch.randint(n_images, (n_images,), generator=gen))) for _ in range(n_boot)])
-    reps = reps[torch.isfinite(reps)]
-    if len(reps) == 0:
-        return Interval(point, float("nan"), float("nan"), level)
-    alpha = (1 - level) / 2
-    low, high = torch.quantile(reps.double(), torch.tensor([alpha, 1 - alpha], dtype=torch.float64)).tolist()
-    return Interval(point, low, high, level)
+    models = torch.empty(n_boot, n_models, dtype=torch.long)
+    images = torch.empty(n_boot, n_images, dtype=torch.long)
+    for b in range(n_boot):
+        models[b] = torch.randint(n_models, (n_models,), generator=gen)
+        images[b] = torch.randint(n_images, (n_images,), generator=gen)
+    return models, images

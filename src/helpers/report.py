@@ -56,12 +56,6 @@ def pick(condition: bool, if_true: str, if_false: str) -> str:
     return if_true if condition else if_false
 
 
-def count_words(n: int) -> str:
-    """Small counts as words ("three"), larger ones as digits."""
-    words = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
-    return words[n] if 0 <= n < len(words) else str(n)
-
-
 def recorded_run(path: str | Path, summary: str, rows: Sequence[dict[str, Any]] | None = None,
                  digits: int = 2) -> HTML:
     """A labelled box for results recorded on another machine (``docs/results/*.json``): its date, device, profile

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .intervals import Interval, verdict  # re-exported: snr.Interval, snr.verdict
+from .intervals import Interval, percentile, verdict  # re-exported: snr.Interval, snr.verdict
 from .metrics import mean_pairwise_correlation
 
 __all__ = ["Interval", "ModelsNeeded", "SNR_MEASURES", "bootstrap_snr", "centre", "compare", "energy_snr", "gram",
@@ -207,16 +207,6 @@ def _check_boot(n_boot: int, level: float) -> None:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}: use e.g. 1000")
 
 
-def _percentile(point: float, reps: torch.Tensor, level: float) -> Interval:
-    """Percentile interval from bootstrap replicates (NaN replicates dropped)."""
-    reps = reps[~torch.isnan(reps)]
-    if reps.numel() == 0:
-        return Interval(point, math.nan, math.nan, level)
-    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=reps.dtype)
-    low, high = torch.quantile(reps, q).tolist()
-    return Interval(float(point), low, high, level)
-
-
 def _replicates(grams: list[torch.Tensor], n_boot: int, seed: int) -> list[torch.Tensor]:
     """Mean over images of the per-image SNR for n_boot multi-bootstrap replicates, the same model and image draws
     for every Gram matrix in ``grams`` (same models and images): one (n_boot,) tensor per Gram matrix."""
@@ -247,7 +237,7 @@ def bootstrap_snr(maps: torch.Tensor, n_boot: int = 1000, level: float = 0.9, se
     _check_boot(n_boot, level)
     g = _as_gram(maps, scale)
     point = energy_snr(g).mean().item()
-    return _percentile(point, _replicates([g], n_boot, seed)[0], level)
+    return percentile(point, _replicates([g], n_boot, seed)[0], level)
 
 
 def compare(maps_a: torch.Tensor, maps_b: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0,
@@ -262,7 +252,7 @@ def compare(maps_a: torch.Tensor, maps_b: torch.Tensor, n_boot: int = 1000, leve
                          f"{tuple(gb.shape)}: pass maps of the same zoo and images")
     point = (energy_snr(ga).mean() - energy_snr(gb).mean()).item()
     ra, rb = _replicates([ga, gb], n_boot, seed)
-    return _percentile(point, ra - rb, level)
+    return percentile(point, ra - rb, level)
 
 
 def per_class(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -389,7 +379,7 @@ def split_half_intervals(maps: torch.Tensor, ms: list[int], n_draws: int = 20, n
     ms = _check_ms(ms, g.shape[-1])
     point = split_half_curve(g, ms, n_draws, seed).mean(1)
     reps = _boot_curves(g, ms, n_draws, n_boot, seed)
-    return [_percentile(p, r, level) for p, r in zip(point.tolist(), reps)]
+    return [percentile(p, r, level) for p, r in zip(point.tolist(), reps)]
 
 
 def _boot_curves(g: torch.Tensor, ms: list[int], n_draws: int, n_boot: int, seed: int) -> torch.Tensor:

@@ -64,7 +64,7 @@ def map_trace(m: torch.Tensor | np.ndarray, showscale: bool = False) -> go.Heatm
     """A normalized signed map in [-1, 1] on a fixed diverging scale (red = raises the logit)."""
     ticks = dict(tickvals=[-LEVELS, -LEVELS // 2, 0, LEVELS // 2, LEVELS], ticktext=["−1", "−0.5", "0", "0.5", "1"])
     return go.Heatmap(z=_levels(m), colorscale=DIVERGING, zmin=-LEVELS, zmax=LEVELS, showscale=showscale,
-                      colorbar=dict(title="norm.", len=0.8, **ticks) if showscale else None,
+                      colorbar=dict(title="norm.", len=0.8, **ticks),
                       hovertemplate="x=%{x} y=%{y}<br>%{z} % of full scale<extra></extra>")
 
 
@@ -212,33 +212,6 @@ def running_mean_figure(images: torch.Tensor, singles: torch.Tensor, running: to
                        layer_menu_text="explained class")
 
 
-def band_figure(x: Sequence[float], curves: np.ndarray, name: str, xlabel: str, ylabel: str,
-                title: str = "", reference: tuple[np.ndarray, str] | None = None) -> go.Figure:
-    """Mean ± one standard deviation of ``curves`` (K, len(x)) against ``x``, optionally with a reference line."""
-    mean, sd = curves.mean(0), curves.std(0)
-    x = list(x)
-    fig = go.Figure([
-        go.Scatter(x=x + x[::-1], y=list(mean + sd) + list((mean - sd)[::-1]), fill="toself", line=dict(width=0),
-                   fillcolor="rgba(31,119,180,0.2)", hoverinfo="skip", name="± 1 s.d. over images"),
-        go.Scatter(x=x, y=mean, mode="lines+markers", name=name, line=dict(color="rgb(31,119,180)")),
-    ])
-    if reference is not None:
-        fig.add_trace(go.Scatter(x=x, y=reference[0], mode="lines", name=reference[1],
-                                 line=dict(dash="dash", color="gray")))
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=380,
-                      margin=dict(l=60, r=10, t=50, b=50), legend=dict(x=0.55, y=0.1))
-    return fig
-
-
-def grouped_bar_figure(categories: Sequence[str], values: dict[str, Sequence[float]], ylabel: str,
-                       title: str = "") -> go.Figure:
-    """Bars per category (x), one colour per series (e.g. SNR per class, one series per method)."""
-    fig = go.Figure([go.Bar(x=list(categories), y=list(v), name=k) for k, v in values.items()])
-    fig.update_layout(barmode="group", title=title, yaxis_title=ylabel, height=400,
-                      margin=dict(l=60, r=10, t=50, b=50))
-    return fig
-
-
 def lines_figure(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
                  title: str = "", reference: tuple[Sequence[float], str] | None = None,
                  log_y: bool = False) -> go.Figure:
@@ -329,3 +302,10 @@ def interval_figure(x: Sequence[float], intervals: Sequence, name: str, xlabel: 
     fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=400,
                       margin=dict(l=60, r=10, t=50, b=50), legend=dict(x=0.45, y=0.1))
     return fig
+
+
+def rank_labels(n: int) -> list[str]:
+    """Menu labels for explained classes ranked per image: the true class, then the classes by mean logit
+    ("runner-up", "third", …), as in chapter 2's class menu."""
+    words = ["true class", "runner-up", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+    return [words[k] if k < len(words) else f"rank {k + 1}" for k in range(n)]
