@@ -159,3 +159,13 @@ def test_single_vs_rest_leaves_out_draws_of_one_model():
     maps = one + 0.01 * torch.randn(2, 3, 8, 8, generator=gen)  # two nearly identical models: every "rest" ≈ 1
     rest = metrics.agreement(maps, 200)["single_vs_rest"]
     assert rest.low > 0.99  # half of the draws are one model twice; scored 0 they would pull the low end to 0
+
+
+def test_pairwise_interval_contains_the_known_correlation():
+    gen = torch.Generator().manual_seed(11)
+    signal = torch.randn(1, 10, 12, 12, generator=gen)
+    signal = (signal - signal.mean((-2, -1), keepdim=True)) / signal.std((-2, -1), keepdim=True)
+    maps = signal + torch.randn(16, 10, 12, 12, generator=gen)  # ρ = 1/2
+    iv = metrics.pairwise_interval(maps, n_boot=300)
+    assert iv.low < 0.5 < iv.high and iv.high - iv.low < 0.2
+    assert abs(iv.point - metrics.mean_pairwise_correlation(maps).mean().item()) < 1e-5

@@ -107,7 +107,7 @@ def _counts_of(models: torch.Tensor, m: int) -> torch.Tensor:
         1, models, torch.ones(models.shape, dtype=torch.float64))
 
 
-def pairwisepercentile(maps: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0):
+def pairwise_interval(maps: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0):
     """Mean pairwise correlation of single-model maps over models and images, with a multi-bootstrap interval
     (:func:`helpers.intervals.draws`; every replicate computed at once from model counts).
     A model drawn twice is not a pair with itself."""
