@@ -21,11 +21,12 @@ install: $(STAMP)
 ## make book [PROFILE=default]: install, execute the chapters with the profile, build the static book
 book: $(STAMP)
 	@start=$$(date +%s); \
-	$(PY) -m helpers run --profile $(PROFILE) && $(PY) -m helpers build && \
+	$(PY) -m helpers run --profile $(PROFILE) --book && $(PY) -m helpers build && \
 	echo "make book finished in $$(( $$(date +%s) - start )) s (after install)"
 
+## make chapters [PROFILE=default]: execute the chapters into book/notebooks (the book then shows PROFILE)
 chapters: $(STAMP)
-	$(PY) -m helpers run --profile $(PROFILE)
+	$(PY) -m helpers run --profile $(PROFILE) --book
 
 build: $(STAMP)
 	$(PY) -m helpers build
@@ -40,7 +41,7 @@ strip: $(STAMP)
 	$(PY) -m helpers strip
 
 clean:
-	rm -rf book/_build book/_vendor book/notebooks book/_toc.yml .pytest_cache
+	rm -rf book/_build book/_vendor book/notebooks book/_runs book/_toc.yml .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) build data/cache

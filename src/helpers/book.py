@@ -59,9 +59,33 @@ def vendor(book_dir: Path, npm_dir: Path) -> None:
     (wj / "assets-path.js").write_text(WIDGET_PATHS_JS)
 
 
+def copy_static(book_dir: Path, source: Path | None = None) -> None:
+    """Copy the chapters' own assets (``notebooks/_static``, e.g. the Colab badge) beside the executed chapters, so
+    the relative links of the sources work in the book too."""
+    from .settings import repo_root
+
+    source = source or ((repo_root() or Path.cwd()) / "notebooks" / "_static")
+    if source.is_dir():
+        shutil.copytree(source, book_dir / "notebooks" / "_static", dirs_exist_ok=True)
+
+
+def executed_chapters(book_dir: Path) -> list[str]:
+    """Names of the executed chapters in ``<book>/notebooks`` (not ``NN_name.failed.ipynb`` or hidden files)."""
+    return sorted(p.stem for p in (book_dir / "notebooks").glob("[0-9][0-9]_*.ipynb") if "." not in p.stem)
+
+
+def page_profiles(book_dir: Path) -> dict[str, str]:
+    """``{chapter: profile}`` of the executed pages, from the runner's ``metadata.helpers`` ("?" where absent)."""
+    out = {}
+    for name in executed_chapters(book_dir):
+        meta = json.loads((book_dir / "notebooks" / f"{name}.ipynb").read_text()).get("metadata", {})
+        out[name] = str((meta.get("helpers") or {}).get("profile", "?"))
+    return out
+
+
 def write_toc(book_dir: Path) -> list[str]:
     """``_toc.yml``: the intro, every executed chapter in ``notebooks/`` and the course pages; returns chapters."""
-    chapters = sorted(p.stem for p in (book_dir / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    chapters = executed_chapters(book_dir)
     parts = [{"caption": "Chapters", "chapters": [{"file": f"notebooks/{c}"} for c in chapters]}]
     extra = [p.stem for p in sorted(book_dir.glob("*.md")) if p.stem not in ("intro", "README")]
     if extra:
@@ -75,6 +99,7 @@ def write_toc(book_dir: Path) -> list[str]:
 def build(book_dir: Path, npm_dir: Path, strict: bool = False) -> Path:
     """Vendor assets, write the TOC and run ``jupyter-book build``; return the path of ``index.html``."""
     vendor(book_dir, npm_dir)
+    copy_static(book_dir)
     if not write_toc(book_dir):
         raise SystemExit(f"no executed chapters in {book_dir / 'notebooks'}: run `python -m helpers run` first")
     built_static = book_dir / "_build" / "html" / "_static"

@@ -8,13 +8,13 @@ dataset, recipe, init seed, data-order seed), as in Woerl, Disselhoff & Wand (CV
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from IPython.display import Markdown
 from torch import nn
 
-from . import report, settings
+from . import mapcache, report, settings
 from .data import Dataset, load_dataset
 from .zoo import LoadedZoo, Recipe, ZooSpec, ensure_zoo, seed_lists
 
@@ -64,6 +64,13 @@ class Kit:
         spec = replace(self.spec, arch=arch or self.spec.arch, n_models=n, init_seeds=init_seeds,
                        data_seeds=data_seeds)
         return replace(self, spec=spec, zoo=ensure_zoo(spec, device=self.device, progress=progress), vary=v)
+
+    def maps(self, methods: Sequence[str], inputs: torch.Tensor, target: torch.Tensor,
+             method_kwargs: dict[str, dict] | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
+        """Per-model maps (M, N, H, W) of every method for this zoo, through the shared map cache
+        (:mod:`helpers.mapcache`): computed once, reused by every chapter and rerun that asks for the same maps."""
+        return mapcache.method_maps(self.spec.key, self.spec.seed_pairs, self.models, methods, inputs, target,
+                                    method_kwargs, progress)
 
     def shares_models_with(self, other: "Kit") -> bool:
         """Whether ``other``'s models are the first models of this zoo (so its maps can be reused)."""
