@@ -66,7 +66,7 @@ class Kit:
         return replace(self, spec=spec, zoo=ensure_zoo(spec, device=self.device, progress=progress), vary=v)
 
     def maps(self, methods: Sequence[str], inputs: torch.Tensor, target: torch.Tensor,
-             method_kwargs: dict[str, dict] | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
+             method_kwargs: dict[str, dict] | None = None, progress: bool = False) -> dict[str, torch.Tensor]:
         """Per-model maps (M, N, H, W) of every method for this zoo, through the shared map cache
         (:mod:`helpers.mapcache`): computed once, reused by every chapter and rerun that asks for the same maps."""
         return mapcache.method_maps(self.spec.key, self.spec.seed_pairs, self.models, methods, inputs, target,

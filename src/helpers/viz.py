@@ -171,7 +171,7 @@ def grid_figure(images: Sequence[torch.Tensor], singles: Sequence[torch.Tensor],
     if n_groups > 1:
         menus.append(menu(group_labels, [{"visible": [o == g for o in owner]} for g in range(n_groups)], y=top))
         if menu_label_text:
-            notes.append(menu_label(f"◀ choose the {menu_label_text}", 0.22, top - 15 / (row_height * n_rows)))
+            notes.append(menu_label(f"◀ choose the {menu_label_text}", 0.27, top - 15 / (row_height * n_rows)))
     if layered and n_layers > 1:
         x0 = 0.5 if n_groups > 1 else 0.0
         styles = [{"opacity": [1.0 if lyr in (-1, k) else 0.0 for lyr in layer_of],
