@@ -194,3 +194,15 @@ def test_unknown_keyword_is_refused(lenet):
         attribute("integrated_gradients", lenet, torch.randn(1, 1, 28, 28), 0, n_stpes=3)
     with pytest.raises(ValueError, match="gradient takes no argument.*seed"):
         attribute("gradient", lenet, torch.randn(1, 1, 28, 28), 0, seed=3)
+
+
+def test_rise_is_registered_and_is_the_perturbation_module_s_rise(lenet):
+    """RISE (Petsiuk et al. 2018) through the registry: the class *probability* under random masks, seeded, with the
+    baseline filling the masked part; it equals helpers.perturbation.rise and differs between baselines."""
+    from helpers.perturbation import rise
+
+    x, y = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(4)), torch.tensor([2, 5])
+    a = attribute("rise", lenet, x, y, n_samples=50, cell=7, seed=3)  # n_samples: the number of masks
+    assert torch.allclose(a, rise(lenet, x, y, 0.0, n_masks=50, cell=7, p=0.5, seed=3))
+    assert not torch.allclose(a, attribute("rise", lenet, x, y, n_samples=50, cell=7, seed=3, baseline=-0.42))
+    assert METHODS["rise"].stochastic and "Petsiuk" in METHODS["rise"].reference

@@ -276,3 +276,13 @@ def _quiet() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=".*non-linear.*|.*Setting forward, backward hooks.*")
         warnings.filterwarnings("ignore", category=UserWarning, module="captum")
         yield
+
+
+@register("rise", "randomized input sampling: mean class **probability** under n_samples random upsampled binary "
+          "masks (cell px, keep probability p), each mask weighted by the score it leaves; baseline fills the masked "
+          "part", "Petsiuk, Das & Saenko, BMVC 2018", stochastic=True, n_samples=500, cell=4, p=0.5, baseline=0.0)
+def _rise(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, cell: int, p: float,
+          baseline: float | torch.Tensor, seed: int) -> torch.Tensor:
+    from .perturbation import rise
+
+    return rise(model, inputs, target, baseline, n_masks=n_samples, cell=cell, p=p, seed=seed)
