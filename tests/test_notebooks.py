@@ -32,6 +32,12 @@ def test_no_hand_typed_results_in_the_prose(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_glue_roles_are_not_inside_code_spans(path):
+    broken = [r for md in prose.markdown_cells(path) for r in prose.broken_roles(md)]
+    assert not broken, f"{path.name}: {broken} render as code, not as the value: drop the outer backticks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_code_cells_stay_thin(path):
     """Logic lives in helpers: code cells have at most 15 non-blank lines (the parameters cell is declarations)."""
     nb = json.loads(path.read_text())

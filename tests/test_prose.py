@@ -40,3 +40,8 @@ def test_book_pages_have_no_hand_typed_results():
 
     for page in sorted((ROOT / "book").glob("*.md")):
         assert not prose.typed_results(page.read_text()), page.name
+
+
+def test_broken_roles_finds_glue_inside_code_spans():
+    assert prose.broken_roles("a `{glue:text}`k`` b {glue:text}`ok` c") == ["`{glue:text}`k``"]
+    assert prose.broken_roles("{glue:text}`a:.2f` and `code`") == []

@@ -565,7 +565,7 @@ def curves_figure(frac: Sequence[float], curves_by_method: dict[str, dict[str, S
 
 def sweep(methods: Sequence[str], models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor,
           baselines: dict[str, torch.Tensor], method_kwargs: dict[str, dict] | None = None,
-          progress: bool = True) -> torch.Tensor:
+          progress: bool = False) -> torch.Tensor:
     """Maps of every method under every baseline: (B, K, M, N, H, W), channel-summed (Brunke et al.'s first
     question: do "neutral" baselines change the maps?)."""
     from tqdm.auto import tqdm
@@ -653,10 +653,17 @@ def method_options(methods: Sequence[str], window: int = 4, rise_masks: int = 50
     return {m: table.get(m, {}) for m in methods}
 
 
-def display_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Each map divided by its 99th percentile of |a| and clipped to [−1, 1] (as in the other chapters)."""
+def display_maps(maps: torch.Tensor, centre: bool | Sequence[bool] = False) -> torch.Tensor:
+    """Each map divided by its 99th percentile of |a| and clipped to [−1, 1] (as in the other chapters).
+
+    ``centre`` (one bool, or one per entry of axis 1) first subtracts each map's spatial mean: RISE's saliency is an
+    expected score and positive everywhere, so its pattern is only visible relative to its mean."""
     from .maps import normalize
 
+    c = torch.as_tensor(centre, dtype=torch.bool)
+    if c.any():
+        mask = c.view(1, -1, *([1] * (maps.ndim - 2))) if c.ndim else c
+        maps = torch.where(mask.to(maps.device), maps - maps.mean((-2, -1), keepdim=True), maps)
     return normalize(maps, "quantile")
 
 

@@ -39,6 +39,11 @@ def typed_results(markdown: str) -> list[str]:
     return [m.group(0).strip() for m in _RESULT.finditer(strip_allowed(markdown))]
 
 
+def broken_roles(markdown: str) -> list[str]:
+    """Roles written inside an inline code span (```{glue:text}`k``` renders as code, not as the value)."""
+    return re.findall(r"``?\{glue[^`]*`[^`]*``", markdown)
+
+
 def glue_keys(markdown: str) -> set[str]:
     """Keys cited by ``{glue:text}`key:fmt``` roles and ``{glue:figure} key`` directives."""
     keys = {m.group(1).split(":", 1)[0].strip() for m in _GLUE_ROLE.finditer(markdown)}
