@@ -35,7 +35,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 benchmark: $(STAMP)
-	$(PY) benchmarks/bench_marginal.py
+	$(PY) benchmarks/bench_marginal.py && $(PY) benchmarks/bench_training.py
 
 strip: $(STAMP)
 	$(PY) -m helpers strip

@@ -77,6 +77,7 @@ def test_key_ignores_seed_list_but_not_recipe():
 
 def test_interrupted_run_resumes_from_finished_models(data_root, monkeypatch):
     s = spec(3)
+    monkeypatch.setattr(zoo_mod, "GROUP_SIZE", 1)  # one model at a time: train_model per model
     real = zoo_mod.train_model
     calls = []
 
@@ -97,6 +98,29 @@ def test_interrupted_run_resumes_from_finished_models(data_root, monkeypatch):
     train_zoo(s, device="cpu", progress=False)
     assert counted == [1, 2]  # model 0 was not trained again
     assert len(load_zoo(s, device="cpu").models) == 3
+
+
+def test_interrupted_group_run_keeps_the_finished_groups(data_root, monkeypatch):
+    s = spec(5)
+    real_group, real_model = zoo_mod.train_group, zoo_mod.train_model
+    groups, singles = [], []
+
+    def flaky(spec_, ds, pairs, workers=None):
+        groups.append([i for i, _ in pairs])
+        if len(groups) == 2:
+            raise KeyboardInterrupt  # the user stops the run while the second group trains
+        return real_group(spec_, ds, pairs, workers)
+
+    monkeypatch.setattr(zoo_mod, "train_group", flaky)
+    monkeypatch.setattr(zoo_mod, "train_model", lambda *a, **k: singles.append(a[2]) or real_model(*a, **k))
+    with pytest.raises(KeyboardInterrupt):
+        train_zoo(s, device="cpu", progress=False, group=2)
+    assert groups == [[0, 1], [2, 3]] and singles == []
+    assert sorted(zoo_mod.read_manifest(s)["models"]) == ["i0_d0", "i1_d1"]
+    groups.clear()
+    train_zoo(s, device="cpu", progress=False, group=2)
+    assert groups == [[2, 3]] and singles == [4]  # the finished group is kept; a last group of one trains alone
+    assert len(load_zoo(s, device="cpu").models) == 5
 
 
 def test_corrupted_weights_are_rejected(data_root):
@@ -171,3 +195,81 @@ def test_pretrained_backbone_is_read_for_training_not_for_loading(data_root, tmp
     a, b = load_zoo(s, device="cpu").models
     assert len(reads) == 2  # loading replaces every weight: the backbone is not read again
     assert not torch.equal(a.linear.weight, b.linear.weight)  # seeded heads
+
+
+def test_cache_keys_of_existing_zoos_are_unchanged():
+    # the default and smoke zoos trained before group training keep their folders
+    assert ZooSpec("lenet", "mnist-5k", Recipe(epochs=6), 24).key == "b6a1b5df9b88294a"
+    assert ZooSpec("lenet", "mnist-5k", Recipe(epochs=1, n_train=500), 3).key == "0a6a2604e8952c55"
+
+
+def test_lenet_group_runs_each_model_on_its_own_input(data_root):
+    ds = zoo_mod.load_dataset("mnist-5k")
+    models = [new_model(spec(1), ds, i) for i in range(3)]
+    group = zoo_mod.LeNetGroup(models).eval()
+    x = ds.train.x[:15].view(3, 5, 1, 28, 28)
+    with torch.no_grad():
+        out = group(x)
+        for k, m in enumerate(models):
+            assert torch.allclose(out[k], m.eval()(x[k]), atol=1e-5)
+        x2 = x.clone()
+        x2[1] = x2[1].flip(-1)  # change model 1's images only
+        out2 = group(x2)
+    assert torch.equal(out2[0], out[0]) and torch.equal(out2[2], out[2]) and not torch.allclose(out2[1], out[1])
+    with pytest.raises(ValueError, match="LeNetGroup takes one or more LeNets"):
+        zoo_mod.LeNetGroup([zoo_mod.build_model("convnet", 1, 10)])
+
+
+def _max_gap(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    return max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+PAIRS = [(0, 0), (1, 5), (7, 3)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("arch,recipe", [
+    # SGD: a rounding difference stays a rounding difference, so the weights must agree tightly
+    ("lenet-deep", Recipe(epochs=2, batch_size=64, n_train=160, optimizer="sgd", lr=0.05, schedule="cosine",
+                          weight_decay=5e-4, augment="crop-flip")),
+    # Adam, the default recipe (ragged last batch); few steps: Adam turns a max-pool near-tie into an lr-sized step
+    ("lenet", Recipe(epochs=1, batch_size=64, n_train=160)),
+])
+def test_group_training_equals_one_at_a_time(data_root, arch, recipe, workers):
+    ds = zoo_mod.load_dataset("mnist-5k")
+    s = ZooSpec(arch, "mnist-5k", recipe, len(PAIRS), init_seeds=[i for i, _ in PAIRS],
+                data_seeds=[d for _, d in PAIRS])
+    threads = torch.get_num_threads()
+    grouped = zoo_mod.train_group(s, ds, PAIRS, workers=workers)
+    assert torch.get_num_threads() == threads  # the thread setting is restored
+    alone = [zoo_mod.train_model(s, ds, i, d) for i, d in PAIRS]
+    x = ds.test.x[:100]
+    for g, a in zip(grouped, alone):
+        assert not g.training
+        assert [(k, v.shape, v.dtype, v.is_contiguous()) for k, v in g.state_dict().items()] == \
+            [(k, v.shape, v.dtype, v.is_contiguous()) for k, v in a.state_dict().items()]  # same file contents
+        assert _max_gap(g, a) < 1e-4
+        assert (zoo_mod.logits(g, x) - zoo_mod.logits(a, x)).abs().max() < 1e-4
+    # the check can fail: a model trained with another model's data order is far off
+    assert _max_gap(grouped[1], zoo_mod.train_model(s, ds, 1, 3)) > 1e-3
+    assert _max_gap(grouped[0], new_model(s, ds, 0)) > 1e-3  # and the trained weights were written back
+
+
+def test_group_trained_models_extend_a_zoo_trained_one_at_a_time(data_root):
+    s = spec(3)
+    train_zoo(s.subset(1), device="cpu", progress=False)  # a single model trains alone, the old way
+    manifest = train_zoo(s, device="cpu", progress=False)  # models 1 and 2 as a group, same folder
+    assert sorted(manifest["models"]) == ["i0_d0", "i1_d1", "i2_d2"]
+    loaded = load_zoo(s, device="cpu")
+    ds = zoo_mod.load_dataset("mnist-5k")
+    alone = zoo_mod.train_model(s, ds, 2, 2)
+    assert _max_gap(loaded.models[2], alone) < 1e-4
+
+
+def test_group_size_depends_on_device_and_architecture(data_root):
+    ds = zoo_mod.load_dataset("mnist-5k")
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert zoo_mod._group_size(spec(2), ds, cpu, None) == zoo_mod.GROUP_SIZE
+    assert zoo_mod._group_size(spec(2), ds, cpu, 5) == 5
+    assert zoo_mod._group_size(spec(2), ds, cuda, None) == 1  # the GPU keeps the one-at-a-time loop
+    assert zoo_mod._group_size(ZooSpec("convnet", "mnist-5k", TINY, 2), ds, cpu, None) == 1  # BatchNorm: alone

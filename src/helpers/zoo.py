@@ -6,15 +6,24 @@ Trained weights live in ``<cache>/zoo/<key>/`` where ``<key>`` hashes the spec w
 dataset, recipe), so a zoo of 32 seeds reuses the models of a zoo of 16. Each weights file is named by its two seeds
 and listed in ``manifest.json`` with its accuracy, training time and sha256. Every write is atomic (temporary file +
 ``os.replace``), so a killed run leaves no half-written file and resumes from the models already done.
+
+On the CPU, LeNets are trained :data:`GROUP_SIZE` at a time (:func:`train_group`): as grouped networks
+(:class:`LeNetGroup`: convolutions with ``groups=M`` in channels-last memory, linear layers as batched matrix
+products), one per core, each in its own thread. Every model keeps its own initial weights, batch order and optimizer
+state, so its weights equal those of one-at-a-time training (:func:`train_model`) within float tolerance, and the
+files, manifest and cache key are the same; ``benchmarks/bench_training.py`` measures the speed-up.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import platform
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -25,9 +34,10 @@ from torch import nn
 
 from . import settings
 from .data import Dataset, load_dataset, subsample
-from .models import PRETRAINED, build_model
+from .models import PRETRAINED, LeNet, build_model
 
 FORMAT_VERSION = 1
+GROUP_SIZE = 24  # LeNets trained together on the CPU; an interrupted run loses at most one group
 
 
 @dataclass(frozen=True)
@@ -198,13 +208,8 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
     amp = r.amp and device.type == "cuda"
     if amp:
         model = model.to(memory_format=torch.channels_last)
-    if r.optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=r.lr, momentum=0.9, nesterov=True, weight_decay=r.weight_decay)
     steps_per_epoch = -(-len(y) // r.batch_size)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs * steps_per_epoch)
-             if r.schedule == "cosine" else None)
+    opt, sched = _make_optimizer(r, model.parameters(), r.epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(data_seed)
     model.train()
     for _ in range(r.epochs):
@@ -224,10 +229,184 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
     return model.eval()
 
 
-def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress: bool = True) -> dict[str, Any]:
+class _GroupedConv2d(nn.Module):
+    """``M`` same-shape convolutions as one convolution with ``groups`` × M (model-major channels), weights in
+    channels-last memory (faster on the CPU for these small LeNets: benchmarks/bench_training.py)."""
+
+    def __init__(self, convs: list[nn.Conv2d]) -> None:
+        super().__init__()
+        c = convs[0]
+        self.stride, self.padding, self.dilation, self.groups = c.stride, c.padding, c.dilation, c.groups * len(convs)
+        weight = torch.cat([m.weight.detach() for m in convs])
+        self.weight = nn.Parameter(weight.contiguous(memory_format=torch.channels_last))
+        self.bias = nn.Parameter(torch.cat([m.bias.detach() for m in convs])) if c.bias is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class _StackedLinear(nn.Module):
+    """``M`` same-shape linear layers: input (B, M·in) → output (B, M·out), one batched matrix product."""
+
+    def __init__(self, linears: list[nn.Linear]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in linears]))  # (M, out, in)
+        has_bias = linears[0].bias is not None
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in linears])) if has_bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, b = self.weight.shape[0], x.shape[0]
+        h = x.reshape(b, m, -1).transpose(0, 1)  # (M, B, in)
+        out = (torch.baddbmm(self.bias[:, None, :], h, self.weight.transpose(1, 2)) if self.bias is not None
+               else torch.bmm(h, self.weight.transpose(1, 2)))
+        return out.transpose(0, 1).reshape(b, -1)
+
+
+def groupable(model: nn.Module) -> bool:
+    """Whether :class:`LeNetGroup` can train ``model`` with others: a LeNet (only convolutions and linear layers
+    hold weights, no buffers, every other operation acts per channel), with zero-padded convolutions."""
+    return (isinstance(model, LeNet) and not list(model.buffers())
+            and all(m.padding_mode == "zeros" for m in model.modules() if isinstance(m, nn.Conv2d)))
+
+
+class LeNetGroup(nn.Module):
+    """``M`` LeNets of one shape run as one network, so that one optimizer step trains all of them.
+
+    A copy of the first model whose convolutions are grouped (model k owns channel block k) and whose linear layers
+    are stacked, so ``LeNet.forward`` itself runs on a (B, M·C, H, W) input and returns (B, M·classes): channels of
+    different models never mix. :meth:`write_back` copies the trained weights into the original models."""
+
+    def __init__(self, models: list[nn.Module]) -> None:
+        super().__init__()
+        if not models or not all(groupable(m) for m in models):
+            raise ValueError("LeNetGroup takes one or more LeNets (see zoo.groupable)")
+        self.models = models
+        self.net = copy.deepcopy(models[0])  # its convolutions and linear layers are replaced below
+        for name, module in models[0].named_modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                parts = [m.get_submodule(name) for m in models]
+                grouped = _GroupedConv2d(parts) if isinstance(module, nn.Conv2d) else _StackedLinear(parts)
+                parent, _, leaf = name.rpartition(".")
+                setattr(self.net.get_submodule(parent) if parent else self.net, leaf, grouped)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(M, B, C, H, W) images, model k's batch at index k → (M, B, classes) logits."""
+        m, b = x.shape[:2]
+        grouped = x.permute(1, 0, 2, 3, 4).reshape(b, -1, *x.shape[3:])  # (B, M·C, H, W), model-major channels
+        out = self.net(grouped.contiguous(memory_format=torch.channels_last))
+        return out.reshape(b, m, -1).transpose(0, 1)
+
+    @torch.no_grad()
+    def write_back(self) -> list[nn.Module]:
+        """Copy each model's block of the grouped weights into that model; returns the models."""
+        for name, module in self.net.named_modules():
+            if isinstance(module, (_GroupedConv2d, _StackedLinear)):
+                for k, model in enumerate(self.models):
+                    target = model.get_submodule(name)
+                    for pname in ("weight", "bias"):
+                        grouped = getattr(module, pname)
+                        if grouped is None:
+                            continue
+                        part = (grouped.chunk(len(self.models))[k] if isinstance(module, _GroupedConv2d)
+                                else grouped[k])
+                        getattr(target, pname).copy_(part)
+        return self.models
+
+
+def _make_optimizer(r: Recipe, params: Any, steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    if r.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=r.lr, momentum=0.9, nesterov=True, weight_decay=r.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if r.schedule == "cosine" else None
+    return opt, sched
+
+
+def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: torch.Tensor, y: torch.Tensor,
+               stop: threading.Event) -> None:
+    """The loop of :func:`train_model` for a :class:`LeNetGroup`: model k draws from ``gens[k]`` alone."""
+    steps_per_epoch = -(-len(y) // r.batch_size)
+    opt, sched = _make_optimizer(r, group.parameters(), r.epochs * steps_per_epoch)
+    group.train()
+    for _ in range(r.epochs):
+        order = torch.stack([torch.randperm(len(y), generator=g) for g in gens])  # (M, N)
+        for i in range(0, len(y), r.batch_size):
+            if stop.is_set():
+                return
+            idx = order[:, i:i + r.batch_size]
+            xb = x[idx]  # (M, B, C, H, W)
+            if r.augment == "crop-flip":
+                xb = torch.stack([_crop_flip(xb[k], g) for k, g in enumerate(gens)])
+            out = group(xb)  # (M, B, classes)
+            # the sum over models of each model's mean loss: model k's gradient is that of its own loss
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1), reduction="sum") / idx.shape[1]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+
+
+def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
+                workers: int | None = None) -> list[nn.Module]:
+    """Train the models of ``seed_pairs`` (all :func:`groupable`) together on the CPU; returns them in that order.
+
+    Each model starts from its own ``init_seed`` weights and draws its batch order (and augmentation) from its own
+    ``data_seed`` generator in the same sequence as :func:`train_model`; the loss is the sum of the per-model mean
+    losses, so each model gets its own gradient, and Adam and SGD act element by element, so model k follows the
+    trajectory of ``train_model(spec, ds, *seed_pairs[k])`` up to float rounding (tests/test_zoo.py).
+
+    The models are split into ``workers`` (default: ``torch.get_num_threads()``) :class:`LeNetGroup` s, each trained
+    in its own Python thread with one intra-op thread (the thread setting is restored afterwards): for these small
+    networks, two cores do more as two single-threaded loops than as one loop whose every operation is split in
+    two, and a single-threaded loop does not stall when another process takes a core (benchmarks/bench_training.py).
+    Bit-for-bit reproducible for the same seeds, ``workers`` and group; otherwise equal within float tolerance.
+    """
+    r = spec.recipe
+    train = subsample(ds.train, r.n_train, seed=1)
+    x, y = train.x, train.y
+    n_workers = max(1, min(len(seed_pairs), torch.get_num_threads() if workers is None else workers))
+    bounds = [len(seed_pairs) * k // n_workers for k in range(n_workers + 1)]
+    parts = [seed_pairs[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+    # built here, in order: new_model seeds the global RNG, which is not thread-safe
+    groups = [LeNetGroup([new_model(spec, ds, i) for i, _ in part]) for part in parts]
+    gens = [[torch.Generator().manual_seed(d) for _, d in part] for part in parts]
+    stop = threading.Event()
+    if n_workers == 1:
+        _fit_group(groups[0], gens[0], r, x, y, stop)
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the workers' own setting is initialised from this one
+        try:
+            with ThreadPoolExecutor(n_workers) as pool:
+                futures = [pool.submit(_fit_group, g, gs, r, x, y, stop) for g, gs in zip(groups, gens)]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    stop.set()  # an error or a KeyboardInterrupt: let the other workers stop at their next step
+                    raise
+        finally:
+            torch.set_num_threads(threads)
+    return [m.eval() for g in groups for m in g.write_back()]
+
+
+def _group_size(spec: ZooSpec, ds: Dataset, device: torch.device, group: int | None) -> int:
+    """How many models to train at once: :data:`GROUP_SIZE` LeNets on the CPU, else one."""
+    if device.type != "cpu":
+        return 1  # measured on the CPU only; on a GPU the one-at-a-time loop (with amp) is kept
+    with torch.device("meta"):
+        probe = new_model(spec, ds, 0, for_loading=True)
+    return max(1, GROUP_SIZE if group is None else group) if groupable(probe) else 1
+
+
+def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress: bool = True,
+              group: int | None = None) -> dict[str, Any]:
     """Train every model of ``spec`` that is not in the cache yet; return the manifest.
 
-    Models already stored (file present, checksum matching) are skipped, so an interrupted run resumes.
+    Models already stored (file present, checksum matching) are skipped, so an interrupted run resumes. On the CPU,
+    LeNets are trained ``group`` at a time (default :data:`GROUP_SIZE`) with :func:`train_group` and stored when
+    their group finishes (``train_seconds`` is then the group's time divided by its size); other models one at a time.
     """
     device = torch.device(device) if device is not None else settings.default_device()
     manifest = read_manifest(spec)
@@ -238,24 +417,32 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
     x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
     from tqdm.auto import tqdm
 
-    bar = tqdm(todo, desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
-    for init_seed, data_seed in bar:
+    size = _group_size(spec, ds, device, group)
+    bar = tqdm(total=len(todo), desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
+    for start in range(0, len(todo), size):
+        chunk = todo[start:start + size]
         t0 = time.perf_counter()
-        model = train_model(spec, ds, init_seed, data_seed, device)
-        seconds = time.perf_counter() - t0
-        acc = accuracy(model, x_test, y_test)
-        name = model_name(init_seed, data_seed)
-        path = spec.directory / f"{name}.pt"
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        _atomic_write(path, lambda f: torch.save(state, f))
-        manifest = read_manifest(spec)  # re-read: another process may have added models meanwhile
-        manifest["models"][name] = {
-            "init_seed": init_seed, "data_seed": data_seed, "file": path.name, "sha256": sha256_file(path),
-            "test_accuracy": acc, "train_seconds": round(seconds, 3), "device": str(device),
-            "torch": torch.__version__, "host": platform.node(),
-        }
-        _write_manifest(spec, manifest)
-        bar.set_postfix(acc=f"{acc:.3f}")
+        if len(chunk) > 1:
+            models = train_group(spec, ds, chunk)
+        else:
+            models = [train_model(spec, ds, chunk[0][0], chunk[0][1], device)]
+        seconds = (time.perf_counter() - t0) / len(chunk)
+        for (init_seed, data_seed), model in zip(chunk, models):
+            acc = accuracy(model, x_test, y_test)
+            name = model_name(init_seed, data_seed)
+            path = spec.directory / f"{name}.pt"
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            _atomic_write(path, lambda f: torch.save(state, f))
+            manifest = read_manifest(spec)  # re-read: another process may have added models meanwhile
+            manifest["models"][name] = {
+                "init_seed": init_seed, "data_seed": data_seed, "file": path.name, "sha256": sha256_file(path),
+                "test_accuracy": acc, "train_seconds": round(seconds, 3), "device": str(device),
+                "torch": torch.__version__, "host": platform.node(),
+            }
+            _write_manifest(spec, manifest)
+            bar.update(1)
+            bar.set_postfix(acc=f"{acc:.3f}")
+    bar.close()
     return manifest
 
 
