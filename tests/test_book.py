@@ -125,3 +125,32 @@ def test_slider_changes_the_plotted_maps_offline(built_book, tmp_path):
     assert before != after, "moving the slider did not change the mean map's data"
     assert shot_before != shot_after, "moving the slider did not change the picture"
     assert not failed_local, f"files of the book failed to load: {failed_local}"
+
+
+@pytest.mark.browser
+def test_chapter6_baseline_slider_changes_the_maps_offline(built_book):
+    """Chapter 6's first figure: moving the baseline slider to its last step changes the maps (no kernel, no net)."""
+    from playwright.sync_api import sync_playwright
+
+    page_path = built_book["dir"] / "_build" / "html" / "notebooks" / "06_perturbation_baselines.html"
+    fig = "document.querySelectorAll('.plotly-graph-div')[0]"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu",
+                                                                      "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route("http*://**", lambda route: route.abort())
+        page.goto(page_path.resolve().as_uri())
+        page.wait_for_function(f"() => window.Plotly && {fig} && {fig}.querySelector('.main-svg')", timeout=30000)
+        maps = f"(() => {{ const g = {fig}; const k = g._transitionData._frames[0].traces[0]; " \
+               f"return JSON.stringify(g._fullData[k].z); }})()"
+        before = page.evaluate(maps)
+        n_steps = page.evaluate(f"{fig}.layout.sliders[0].steps.length")
+        rail = page.locator(".plotly-graph-div .slider-rail-touch-rect").first
+        rail.scroll_into_view_if_needed()
+        box = rail.bounding_box()
+        page.mouse.click(box["x"] + 0.99 * box["width"], box["y"] + box["height"] / 2)
+        page.wait_for_function(f"() => {fig}.layout.sliders[0].active === {n_steps - 1}")
+        page.wait_for_timeout(300)
+        after = page.evaluate(maps)
+        browser.close()
+    assert n_steps >= 2 and before != after, "the baseline slider did not change the maps"
