@@ -2,8 +2,8 @@ from helpers import prose
 
 
 def test_typed_results_finds_decimals_percentages_and_ratios():
-    text = "The SNR is 1.4, the share 26.8 % and 37 %, a gain of 3.4× and −0.34."
-    assert prose.typed_results(text) == ["1.4", "26.8 %", "37 %", "3.4×", "−0.34"]
+    text = "The SNR is 1.4, the share 26.8 % and 37 %, a gain of 3.4× and −0.34, a rate 3·10⁻⁴."
+    assert prose.typed_results(text) == ["1.4", "26.8 %", "37 %", "3.4×", "−0.34", "3·10⁻⁴"]
 
 
 def test_allowed_places_are_not_results():

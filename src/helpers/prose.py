@@ -1,7 +1,7 @@
 """Checks on a chapter's prose: no hand-typed results, and every glued value it cites exists.
 
 The book's rule (see :mod:`helpers.report`): a result in the Markdown of a chapter is never typed, it is glued from
-the run. :func:`typed_results` finds what breaks the rule — decimals, percentages and ratios ("3.4×") outside math,
+the run. :func:`typed_results` finds what breaks the rule — decimals, percentages, ratios ("3.4×") and powers of ten ("3·10⁻⁴") outside math,
 code, glue roles, links and quotations — and :func:`glue_keys` lists the keys a text cites, to compare with
 :func:`glued_keys` of the executed notebook.
 """
@@ -22,7 +22,8 @@ _STRIP = [
     re.compile(r"arXiv:\s?\S+|doi:\s?\S+|https?://\S+", re.I),  # identifiers in references
     re.compile(r"“[^”]*”|\"[^\"\n]*\""),  # quotations from the papers
 ]
-_RESULT = re.compile(r"(?<![\w.])[−-]?\d+(?:[.,]\d+)?\s?(?:%|×(?!\s?\d))|(?<![\w.§])[−-]?\d+\.\d+(?![\w.]*\d)")
+_RESULT = re.compile(r"(?<![\w.])[−-]?\d+(?:[.,]\d+)?\s?(?:%|×(?!\s?\d)|·\s?10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)"
+                     r"|(?<![\w.§])[−-]?\d+\.\d+(?![\w.]*\d)")
 _GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
 _GLUE_DIRECTIVE = re.compile(r"^```\{glue(?::\w+)?\}\s+(\S+)", re.M)
 
