@@ -288,30 +288,6 @@ def _check_responses(responses: torch.Tensor, min_ndim: int = 3, what: str = "re
                          f"pass the output of class_responses")
 
 
-def dominant_class(responses: torch.Tensor) -> torch.Tensor:
-    """Ĉ(p) = argmax_k R_k(p): (…, K, H, W) -> (…, H, W) class indices (Kumar et al., CVPRW 2017)."""
-    _check_responses(responses)
-    return responses.argmax(dim=-3)
-
-
-def dominant_response(responses: torch.Tensor) -> torch.Tensor:
-    """R̂(p) = max_k R_k(p): (…, K, H, W) -> (…, H, W) (Kumar et al., CVPRW 2017)."""
-    _check_responses(responses)
-    return responses.amax(dim=-3)
-
-
-def negative_class(responses: torch.Tensor) -> torch.Tensor:
-    """The class of the negative focus, argmin_k R_k(p): (…, K, H, W) -> (…, H, W)."""
-    _check_responses(responses)
-    return responses.argmin(dim=-3)
-
-
-def negative_response(responses: torch.Tensor) -> torch.Tensor:
-    """The negative focus's response min_k R_k(p) (≤ 0 where there is negative focus): (…, H, W)."""
-    _check_responses(responses)
-    return responses.amin(dim=-3)
-
-
 def _extreme(responses: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(class, value) of the largest or smallest response per pixel: (…, K, H, W) -> two (…, H, W) tensors.
 
@@ -320,6 +296,26 @@ def _extreme(responses: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torc
     r = responses.movedim(-3, -1).contiguous()
     value, cls = r.max(-1) if largest else r.min(-1)
     return cls, value
+
+
+def dominant_class(responses: torch.Tensor) -> torch.Tensor:
+    """Ĉ(p) = argmax_k R_k(p): (…, K, H, W) -> (…, H, W) class indices (Kumar et al., CVPRW 2017)."""
+    return _extreme(responses, largest=True)[0]
+
+
+def dominant_response(responses: torch.Tensor) -> torch.Tensor:
+    """R̂(p) = max_k R_k(p): (…, K, H, W) -> (…, H, W) (Kumar et al., CVPRW 2017)."""
+    return _extreme(responses, largest=True)[1]
+
+
+def negative_class(responses: torch.Tensor) -> torch.Tensor:
+    """The class of the negative focus, argmin_k R_k(p): (…, K, H, W) -> (…, H, W)."""
+    return _extreme(responses, largest=False)[0]
+
+
+def negative_response(responses: torch.Tensor) -> torch.Tensor:
+    """The negative focus's response min_k R_k(p) (≤ 0 where there is negative focus): (…, H, W)."""
+    return _extreme(responses, largest=False)[1]
 
 
 def focus(responses: torch.Tensor, sign: str = "positive") -> tuple[torch.Tensor, torch.Tensor]:
