@@ -273,3 +273,25 @@ def test_group_size_depends_on_device_and_architecture(data_root):
     assert zoo_mod._group_size(spec(2), ds, cpu, 5) == 5
     assert zoo_mod._group_size(spec(2), ds, cuda, None) == 1  # the GPU keeps the one-at-a-time loop
     assert zoo_mod._group_size(ZooSpec("convnet", "mnist-5k", TINY, 2), ds, cpu, None) == 1  # BatchNorm: alone
+
+
+def test_zoo_logits_and_ranked_classes_by_hand():
+    from torch import nn
+
+    from helpers.zoo import ranked_classes, zoo_logits
+
+    class Fixed(nn.Module):
+        def __init__(self, z):
+            super().__init__()
+            self.z = torch.tensor(z)
+
+        def forward(self, x):
+            return self.z.expand(x.shape[0], -1)
+
+    models = [Fixed([1.0, 5.0, 3.0, 0.0]), Fixed([3.0, 1.0, 2.0, 2.0])]  # mean logits (2, 3, 2.5, 1)
+    x = torch.zeros(2, 1, 2, 2)
+    assert zoo_logits(models, x).shape == (2, 2, 4)
+    ranked = ranked_classes(models, x, torch.tensor([3, 1]), 3)
+    assert ranked.tolist() == [[3, 1, 2], [1, 2, 0]]  # the given class first, then by mean logit
+    with pytest.raises(ValueError, match="non-empty list"):
+        zoo_logits([], x)

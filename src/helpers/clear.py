@@ -48,6 +48,7 @@ from .attribution import attribute, check_inputs
 from .intervals import Interval, percentile, verdict
 from .marginal import MarginalMaps
 from .zoo import logits as batched_logits
+from .zoo import zoo_logits  # re-exported: clear.zoo_logits, every model's logits (M, N, K)
 
 Backend = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -203,12 +204,6 @@ def per_model_responses(models: Sequence[nn.Module], x: torch.Tensor, backend: s
     """``class_responses`` of each model: (M, N, K, H, W)."""
     _check_models(models)
     return torch.stack([class_responses(m, x, backend, batch_size, start) for m in models])
-
-
-def zoo_logits(models: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    """Every model's logits: (M, N, K)."""
-    _check_models(models)
-    return torch.stack([batched_logits(m, x) for m in models])
 
 
 def marginalize(unit: torch.Tensor, logits: torch.Tensor, start: str = "response",

@@ -32,6 +32,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from .marginal import meta_copy, stack_models
 from .zoo import logits as batched_logits
+from .zoo import zoo_logits
 
 START_KINDS = ("mean", "grey", "noise")
 
@@ -301,7 +302,7 @@ def logits_under(models: Sequence[nn.Module], images: torch.Tensor, batch_size: 
     if not len(models):
         raise ValueError("empty model list: pass at least one network")
     device = next(models[0].parameters()).device
-    return torch.stack([batched_logits(m, images.to(device), batch_size).cpu() for m in models])
+    return zoo_logits(models, images.to(device), batch_size).cpu()
 
 
 def split_zoo(models: Sequence[nn.Module], n_ensemble: int) -> tuple[list[nn.Module], list[nn.Module]]:

@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -190,6 +190,20 @@ def _crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The model's logits for every image of ``x``, ``batch_size`` images at a time, without autograd."""
     return torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+def zoo_logits(models: Sequence[nn.Module], x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Every model's logits for every image of ``x``: (M, N, K), without autograd."""
+    if len(models) == 0:
+        raise ValueError("no models given: pass a non-empty list (e.g. load_zoo(spec).models)")
+    return torch.stack([logits(m, x, batch_size) for m in models])
+
+
+def ranked_classes(models: Sequence[nn.Module], x: torch.Tensor, first: torch.Tensor, n: int) -> torch.Tensor:
+    """(N, n) classes per image: ``first[i]`` (e.g. the true class), then the others by the zoo's mean logit, highest
+    first ("runner-up", "third", …)."""
+    mean = zoo_logits(models, x).mean(0)
+    return mean.scatter(1, first.view(-1, 1).to(mean.device), torch.inf).argsort(1, descending=True)[:, :n]
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
