@@ -68,3 +68,9 @@ def draws(n_models: int, n_images: int, n_boot: int = 1000, seed: int = 0) -> tu
         models[b] = torch.randint(n_models, (n_models,), generator=gen)
         images[b] = torch.randint(n_images, (n_images,), generator=gen)
     return models, images
+
+
+def counts(idx: torch.Tensor, m: int) -> torch.Tensor:
+    """How often each of ``m`` models occurs in each row of bootstrap indices: (..., m) float64."""
+    out = torch.zeros(*idx.shape[:-1], m, dtype=torch.float64)
+    return out.scatter_add_(-1, idx, torch.ones(idx.shape, dtype=torch.float64))

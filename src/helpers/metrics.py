@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .intervals import draws, percentile
+from .intervals import counts, draws, percentile
 from .maps import pearson
 
 
@@ -52,11 +52,10 @@ def single_vs_rest(maps: torch.Tensor) -> torch.Tensor:
     return pearson(maps, rest)
 
 
-def _centred_gram(maps: torch.Tensor) -> torch.Tensor:
-    """(N, M, M) inner products of the spatially centred maps (Pearson correlation = cosine of centred maps)."""
-    flat = maps.flatten(-2).double()
-    flat = flat - flat.mean(-1, keepdim=True)
-    return torch.einsum("inp,jnp->nij", flat, flat)
+def _cosine(g: torch.Tensor) -> torch.Tensor:
+    """Correlation matrices (N, M, M) from Gram matrices of centred maps (Pearson = cosine of centred maps)."""
+    d = torch.diagonal(g, dim1=-2, dim2=-1).clamp_min(1e-24).sqrt()
+    return g / (d.unsqueeze(-1) * d.unsqueeze(-2))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -74,22 +73,23 @@ def _pair_means(corr: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return (quad - own) / pairs
 
 
-def _split_and_gain(maps: torch.Tensor, corr: torch.Tensor, n_boot: int, level: float, seed: int, n_draws: int):
+def _split_and_gain(g: torch.Tensor, corr: torch.Tensor, n_boot: int, level: float, seed: int, n_draws: int):
     """Split-half interval (exactly as :func:`helpers.snr.split_half_intervals` at M // 2) and the paired gain
-    split-half − single vs single on the same bootstrap draws."""
+    split-half − single vs single on the same bootstrap draws, from the Gram matrices ``g`` (N, M, M) of the centred
+    maps and their correlations ``corr``."""
     from . import snr
 
-    m, n = maps.shape[:2]
+    n, m = g.shape[0], g.shape[-1]
     if m < 2:
         raise ValueError("averaging needs at least two models: use a larger zoo")
-    g, half = snr.gram(maps), m // 2
+    half = m // 2
     split_point = snr.split_half_curve(g, [half], n_draws, seed).mean().item()
     pair_point = _pair_means(corr, torch.ones(1, m, dtype=torch.float64)).mean().item()
     gen = torch.Generator().manual_seed(seed + 1)  # the draws of snr._boot_curves
     idx = snr._draw_models(gen, n_boot, m)
     images = torch.randint(n, (n_boot, n), generator=gen)
     split = snr._split_curve(g, [half], n_draws, gen, idx)[0]  # (B, N)
-    gain = split - _pair_means(corr, snr._counts(idx, m))
+    gain = split - _pair_means(corr, counts(idx, m))
     return (percentile(split_point, split.gather(1, images).nanmean(1), level),
             percentile(split_point - pair_point, gain.gather(1, images).nanmean(1), level))
 
@@ -99,12 +99,10 @@ def averaging_gain(maps: torch.Tensor, n_boot: int = 1000, level: float = 0.9, s
     :func:`agreement`) minus the mean correlation of two single models, with a paired multi-bootstrap interval: the
     same model and image draws for both terms. Above 0 where the mean of half the zoo reproduces better than one
     model's map (Woerl et al.'s marginalization); for pure noise both terms are about 0."""
-    return _split_and_gain(maps, correlation_matrix(maps), n_boot, level, seed, n_draws)[1]
+    from . import snr
 
-
-def _counts_of(models: torch.Tensor, m: int) -> torch.Tensor:
-    return torch.zeros(models.shape[0], m, dtype=torch.float64).scatter_add_(
-        1, models, torch.ones(models.shape, dtype=torch.float64))
+    g = snr.gram(maps)
+    return _split_and_gain(g, _cosine(g), n_boot, level, seed, n_draws)[1]
 
 
 def pairwise_interval(maps: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0):
@@ -114,7 +112,7 @@ def pairwise_interval(maps: torch.Tensor, n_boot: int = 1000, level: float = 0.9
     m, n = maps.shape[:2]
     corr = correlation_matrix(maps)
     models, images = draws(m, n, n_boot, seed)
-    reps = _pair_means(corr, _counts_of(models, m)).gather(1, images).mean(1)
+    reps = _pair_means(corr, counts(models, m)).gather(1, images).mean(1)
     return percentile(_pair_means(corr, torch.ones(1, m)).mean().item(), reps, level)
 
 
@@ -128,7 +126,7 @@ def pairwise_difference(maps_a: torch.Tensor, maps_b: torch.Tensor, n_boot: int 
     m, n = maps_a.shape[:2]
     ca, cb = correlation_matrix(maps_a), correlation_matrix(maps_b)
     models, images = draws(m, n, n_boot, seed)
-    w, ones = _counts_of(models, m), torch.ones(1, m)
+    w, ones = counts(models, m), torch.ones(1, m)
     reps = (_pair_means(ca, w) - _pair_means(cb, w)).gather(1, images).mean(1)
     return percentile((_pair_means(ca, ones) - _pair_means(cb, ones)).mean().item(), reps, level)
 
@@ -155,15 +153,18 @@ def agreement(maps: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: 
     of the others, leave-one-out), ``split_half`` (the means of two disjoint halves of the zoo) and ``gain`` =
     :func:`averaging_gain` (split-half − pairwise, paired). A draw that repeats one model has no "rest" and is left
     out of ``single_vs_rest``."""
+    from . import snr
+
     m, n = maps.shape[:2]
     if m < 2:
         raise ValueError("agreement needs at least two models: use a larger zoo")
-    corr, g = correlation_matrix(maps), _centred_gram(maps)
+    g = snr.gram(maps)  # one pass over the maps: correlations and leave-one-out both come from it
+    corr = _cosine(g)
     models, images = draws(m, n, n_boot, seed)
-    w, ones = _counts_of(models, m), torch.ones(1, m, dtype=torch.float64)
+    w, ones = counts(models, m), torch.ones(1, m, dtype=torch.float64)
     pair = percentile(_pair_means(corr, ones).mean().item(), _pair_means(corr, w).gather(1, images).mean(1), level)
     rest = percentile(_rest_corrs(g, ones).mean().item(), _rest_corrs(g, w).gather(1, images).mean(1), level)
-    split, gain = _split_and_gain(maps, corr, n_boot, level, seed, n_draws)
+    split, gain = _split_and_gain(g, corr, n_boot, level, seed, n_draws)
     return {"pairwise": pair, "single_vs_rest": rest, "split_half": split, "gain": gain}
 
 
@@ -186,8 +187,8 @@ def seed_vs_model(seed_maps: torch.Tensor, model_maps: torch.Tensor, n_boot: int
     gen = torch.Generator().manual_seed(seed)
     from . import snr
 
-    ws = snr._counts(torch.randint(s, (n_boot, s), generator=gen), s)
-    wm = snr._counts(torch.randint(m, (n_boot, m), generator=gen), m)
+    ws = counts(torch.randint(s, (n_boot, s), generator=gen), s)
+    wm = counts(torch.randint(m, (n_boot, m), generator=gen), m)
     images = torch.randint(n, (n_boot, n), generator=gen)
     diff = (_pair_means(cs, ws) - _pair_means(cm, wm)).gather(1, images).mean(1)
     return percentile(point, diff, level)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .intervals import Interval, percentile, verdict  # re-exported: snr.Interval, snr.verdict
+from .intervals import Interval, counts, percentile, verdict  # re-exported: snr.Interval, snr.verdict
 from .metrics import mean_pairwise_correlation
 
 __all__ = ["Interval", "ModelsNeeded", "SNR_MEASURES", "bootstrap_snr", "centre", "compare", "energy_snr", "gram",
@@ -194,12 +194,6 @@ def _draw_models(gen: torch.Generator, b: int, m: int) -> torch.Tensor:
         idx[bad] = torch.randint(m, (int(bad.sum()), m), generator=gen)
 
 
-def _counts(idx: torch.Tensor, m: int) -> torch.Tensor:
-    """Multiplicity of each model in each row of indices: (..., m) float64."""
-    out = torch.zeros(*idx.shape[:-1], m, dtype=torch.float64)
-    return out.scatter_add_(-1, idx, torch.ones(idx.shape, dtype=torch.float64))
-
-
 def _check_boot(n_boot: int, level: float) -> None:
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}: use e.g. 0.9")
@@ -212,7 +206,7 @@ def _replicates(grams: list[torch.Tensor], n_boot: int, seed: int) -> list[torch
     for every Gram matrix in ``grams`` (same models and images): one (n_boot,) tensor per Gram matrix."""
     n, m = grams[0].shape[0], grams[0].shape[-1]
     gen = torch.Generator().manual_seed(seed)
-    w = _counts(_draw_models(gen, n_boot, m), m)
+    w = counts(_draw_models(gen, n_boot, m), m)
     images = torch.randint(n, (n_boot, n), generator=gen)
     return [_ratio(*_signal_noise(g, w)).gather(1, images).mean(1) for g in grams]
 
@@ -340,8 +334,8 @@ def _split_curve(g: torch.Tensor, ms: list[int], n_draws: int, gen: torch.Genera
     out = []
     signal = _signal_noise(g)[0].expand(b * n_draws, -1) if boot else None
     for k in ms:
-        ca = _counts(ids[..., :k], n).flatten(0, 1)
-        cb = _counts(ids[..., k:2 * k], n).flatten(0, 1)
+        ca = counts(ids[..., :k], n).flatten(0, 1)
+        cb = counts(ids[..., k:2 * k], n).flatten(0, 1)
         rho = _split_corr(g, ca, cb, signal).view(b, n_draws, -1)
         out.append(rho.clamp(-1, 1).nanmean(1) if boot else rho.mean(1)[0])
     return torch.stack(out)
