@@ -23,9 +23,10 @@ def method_stats(maps: Mapping[str, torch.Tensor], n_boot: int = 1000, level: fl
     each with a multi-bootstrap interval over models and images."""
     out: Stats = {}
     for name, a in maps.items():
-        out[name] = {"snr": snr.bootstrap_snr(a, n_boot=n_boot, level=level, seed=seed),
+        g = snr.gram(a)  # once per method, for the SNR and the split-half
+        out[name] = {"snr": snr.bootstrap_snr(g, n_boot=n_boot, level=level, seed=seed),
                      "pairwise": metrics.pairwise_interval(a, n_boot=n_boot, level=level, seed=seed),
-                     "split_half": snr.split_half_intervals(a, [a.shape[0] // 2], n_draws=n_draws, n_boot=n_boot,
+                     "split_half": snr.split_half_intervals(g, [a.shape[0] // 2], n_draws=n_draws, n_boot=n_boot,
                                                             level=level, seed=seed)[0]}
     return out
 
