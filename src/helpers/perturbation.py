@@ -20,8 +20,9 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.transforms.functional import gaussian_blur as tv_gaussian_blur
 
-from .intervals import Interval, draws, percentile
+from .intervals import Interval, counts, draws, percentile
 
 BaselineFn = Callable[[torch.Tensor, "torch.Tensor | _PixelPool | None", int], torch.Tensor]
 
@@ -55,14 +56,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of the last two axes (σ in pixels, kernel ±3σ, reflected borders); σ = 0: a copy."""
     if sigma <= 0:
         return x.clone()
-    shape = x.shape
-    flat = x.reshape(-1, 1, *shape[-2:])
-    r = min(int(math.ceil(3 * sigma)), min(shape[-2:]) - 1)
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
-    k = k / k.sum()
-    flat = F.conv2d(F.pad(flat, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
-    return flat.reshape(shape)
+    r = min(int(math.ceil(3 * sigma)), min(x.shape[-2:]) - 1)
+    flat = x.reshape(-1, 1, *x.shape[-2:])  # torchvision pads 4-D batches
+    return tv_gaussian_blur(flat, kernel_size=[2 * r + 1, 2 * r + 1], sigma=[sigma, sigma]).reshape(x.shape)
 
 
 def _per_image(n: int, seed: int, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
@@ -401,8 +397,7 @@ def boot_means(values: torch.Tensor, n_boot: int = 1000, seed: int = 0) -> torch
     v = values.double().cpu()
     m, n = v.shape[-2:]
     models, images = draws(m, n, n_boot, seed)
-    cm = F.one_hot(models, m).sum(1).double()  # (R, M) how often each model is drawn
-    ci = F.one_hot(images, n).sum(1).double()
+    cm, ci = counts(models, m), counts(images, n)  # (R, M), (R, N): how often each is drawn
     return torch.einsum("...mn,rm,rn->r...", v, cm, ci) / (m * n)
 
 
