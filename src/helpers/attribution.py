@@ -286,3 +286,11 @@ def _rise(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_sample
     from .perturbation import rise
 
     return rise(model, inputs, target, baseline, n_masks=n_samples, cell=cell, p=p, seed=seed)
+
+
+# The methods that chapters 2 and 3 compare when ``methods=None``. RISE (chapter 6) is left out: its masks are shared
+# by every model (the book's shared-method-seed convention), so their sampling pattern is common to all its maps and
+# would count as agreement between seeds; chapter 6 measures how much. Methods registered after this line (chapter 7's
+# positive/signed variants) are chosen by name.
+CORE_METHODS: tuple[str, ...] = ("gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "deeplift",
+                                 "gradcam", "gradcam_relu", "guided_backprop", "lime", "kernel_shap", "occlusion")
