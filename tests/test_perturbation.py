@@ -255,3 +255,55 @@ def test_divergence_and_claims_follow_their_tests():
     assert torch.allclose(across_b, torch.ones_like(across_b)) and (across_s < 0.9).all()
     assert P._status(["+", "+"]) == "confirmed" and P._status(["-", "-"]) == "contradicted"
     assert P._status(["+", "0"]) == "left open"
+
+
+class Constant(nn.Module):
+    """Ignores its input: every RISE map of it is the masks' own sampling pattern."""
+
+    def forward(self, x):
+        return torch.tensor([[1.0, 0.0]]).expand(x.shape[0], -1)
+
+
+def test_shared_masks_turn_pure_mask_noise_into_agreement():
+    x, t = torch.randn(3, 1, 12, 12), torch.zeros(3, dtype=torch.long)
+    models = [Constant() for _ in range(3)]
+    agree = P.shared_masks(models, x, t, torch.zeros_like(x), seed=0, n_masks=40, cell=3)
+    assert agree["shared"].shape == (3, 3)
+    assert torch.allclose(agree["shared"].float(), torch.ones(3, 3), atol=1e-6)  # same masks, same blind model: identical
+    assert agree["independent"].mean() < 0.5 and agree["masks_only"].mean() < 0.5  # own masks: nothing shared
+    nums = P.shared_mask_numbers(agree, n_boot=50)
+    assert nums["rise_share_code"] == "+" and nums["rise_share_verdict"].startswith("sharing the masks raises")
+    with pytest.raises(ValueError, match="at least two models"):
+        P.shared_masks(models[:1], x, t, torch.zeros_like(x))
+
+
+def test_hyper_sweep_shapes_window_stride_coupling_and_errors(lenets):
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([1, 2])
+    base = {"zero": torch.zeros_like(x), "mean": torch.full_like(x, 0.3)}
+    sw = P.hyper_sweep("occlusion", lenets[:2], x, t, base, "window", [2, 4], stride=3)
+    assert sw.shape == (2, 2, 2, 2, 28, 28)
+    direct = P.maps_under("occlusion", lenets[:2], x, t, base["mean"], window=4, stride=2)
+    assert torch.allclose(sw[1, 1], direct)  # the window's value sets the stride to half of it
+    st = P.hyper_sweep("occlusion", lenets[:1], x, t, base, "stride", [1, 2], window=4)
+    assert torch.allclose(st[1, 1], direct[:1])
+    with pytest.raises(ValueError, match="no swept hyperparameter 'sigma'"):
+        P.hyper_sweep("occlusion", lenets[:1], x, t, base, "sigma", [1, 2])
+    both = P.hyper_sweeps({"occlusion": {"window": [2, 4]}, "rise": {"cell": [2, 4]}}, lenets[:2], x, t, base,
+                          {"rise": {"n_masks": 20, "cell": 7, "seed": 0}, "occlusion": {"window": 4, "stride": 2}})
+    assert set(both) == {("occlusion", "window"), ("rise", "cell")} and both[("rise", "cell")].shape[0] == 2
+
+
+def test_across_values_and_hyper_rows_count_what_moves_maps():
+    g = torch.Generator().manual_seed(0)
+    fixed = torch.randn(1, 1, 4, 5, 8, 8, generator=g).expand(3, 2, -1, -1, -1, -1)  # same map for every value
+    noisy = torch.randn(3, 2, 4, 5, 8, 8, generator=g)  # unrelated maps for every value
+    assert torch.allclose(P.across_values(fixed).float(), torch.ones(4, 5))
+    assert P.across_values(noisy).abs().mean() < 0.2
+    seeds = torch.full((2, 4, 5), 0.5)  # a yardstick between the two
+    rows, counts = P.hyper_rows({("rise", "cell"): fixed, ("occlusion", "window"): noisy},
+                                {"rise": {"cell": [1, 2, 3]}, "occlusion": {"window": [1, 2, 3]}},
+                                ["occlusion", "rise"], seeds, n_boot=100)
+    assert counts == {"n_hypers": 2, "n_hyper_more": 1, "n_hyper_less": 1, "n_hyper_same": 0}
+    assert rows[0]["hyperparameter"] == "cell" and rows[0]["ρ across values"].startswith("1.00")
+    with pytest.raises(ValueError, match="at least two values"):
+        P.across_values(noisy[:1])

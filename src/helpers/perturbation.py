@@ -519,17 +519,101 @@ def baseline_figure(images: torch.Tensor, baselines: torch.Tensor | None, maps: 
     return fig
 
 
-def hyper_sweep(method: str, model: nn.Module, x: torch.Tensor, target: torch.Tensor,
+HYPERPARAMETERS = {"occlusion": ("window", "stride"), "rise": ("cell", "n_masks"),
+                   "integrated_gradients": ("n_steps",), "kernel_shap": ("n_samples",)}
+
+
+def hyper_sweep(method: str, models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor,
                 baselines: dict[str, torch.Tensor], name: str, values: Sequence, **kwargs) -> torch.Tensor:
-    """One model's maps (V, B, N, H, W) of ``method`` for every value of its hyperparameter ``name`` (occlusion
-    ``window``, RISE ``cell`` or ``n_masks``, integrated gradients ``n_steps``) under every baseline."""
+    """Maps (V, B, M, N, H, W) of ``method`` for every value of one hyperparameter ``name`` (see
+    :data:`HYPERPARAMETERS`) under every baseline, the others held at ``kwargs``. Occlusion's ``window`` carries its
+    stride along (half the window), its ``stride`` holds the window."""
+    if name not in HYPERPARAMETERS.get(method, ()):
+        known = "; ".join(f"{m}: {', '.join(h)}" for m, h in HYPERPARAMETERS.items())
+        raise ValueError(f"{method} has no swept hyperparameter {name!r}: choose one of {known}")
     out = []
     for v in values:
         kw = {**kwargs, name: v}
         if method == "occlusion" and name == "window":
             kw["stride"] = max(1, v // 2)
-        out.append(torch.stack([maps_under(method, [model], x, target, b, **kw)[0] for b in baselines.values()]))
+        out.append(torch.stack([maps_under(method, models, x, target, b, **kw) for b in baselines.values()]))
     return torch.stack(out)
+
+
+def hyper_sweeps(hypers: dict[str, dict[str, Sequence]], models: Sequence[nn.Module], x: torch.Tensor,
+                 target: torch.Tensor, baselines: dict[str, torch.Tensor],
+                 method_kwargs: dict[str, dict]) -> dict[tuple[str, str], torch.Tensor]:
+    """:func:`hyper_sweep` for every (method, hyperparameter) of ``hypers`` ({method: {name: values}}), the other
+    hyperparameters held at ``method_kwargs[method]``."""
+    return {(m, name): hyper_sweep(m, models, x, target, baselines, name, values,
+                                   **{k: v for k, v in method_kwargs.get(m, {}).items() if k != name})
+            for m, by_name in hypers.items() for name, values in by_name.items()}
+
+
+def across_values(sweep: torch.Tensor, baseline: int = 0) -> torch.Tensor:
+    """Rank correlation (M, N) between one model's maps at two values of a hyperparameter, averaged over the pairs
+    of values, under baseline index ``baseline`` of a sweep (V, B, M, N, H, W)."""
+    v = sweep.shape[0]
+    if v < 2:
+        raise ValueError("a hyperparameter sweep needs at least two values to compare maps across them")
+    s = sweep[:, baseline]
+    return torch.stack([rank_correlation(s[i], s[j]) for i in range(v) for j in range(i + 1, v)]).mean(0)
+
+
+def hyper_rows(sweeps: dict[tuple[str, str], torch.Tensor], hypers: dict[str, dict[str, Sequence]],
+               methods: Sequence[str], across_s: torch.Tensor, baseline: int = 0, n_boot: int = 1000,
+               level: float = 0.9, seed: int = 0) -> tuple[list[dict], dict[str, int]]:
+    """Per swept hyperparameter: rank correlation of one model's maps across its values, against the rank
+    correlation across seeds (``across_s`` (K, M, N) of :func:`divergence`, same models and images), and how many
+    hyperparameters move the maps more than a change of seed does (difference below 0), less, or indistinguishably."""
+    rows, codes = [], []
+    for (m, name), sw in sweeps.items():
+        if m not in methods:
+            raise ValueError(f"hyperparameters of {m} need its seed yardstick: add {m} to baseline_methods")
+        av, s = across_values(sw, baseline), across_s[list(methods).index(m)]
+        d = mean_interval(av - s, n_boot, level, seed)
+        codes.append(_verdict_code(d))
+        rows.append({"method": m, "hyperparameter": name, "values": ", ".join(map(str, hypers[m][name])),
+                     "ρ across values": f"{mean_interval(av, n_boot, level, seed):.2f}",
+                     "ρ across seeds": f"{mean_interval(s, n_boot, level, seed):.2f}", "difference": f"{d:.2f}"})
+    return rows, {"n_hypers": len(rows), "n_hyper_more": codes.count("-"), "n_hyper_less": codes.count("+"),
+                  "n_hyper_same": codes.count("0")}
+
+
+def shared_masks(models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor,
+                 seed: int = 0, **kwargs) -> dict[str, torch.Tensor]:
+    """How much of the agreement between RISE maps of different models comes from sharing the masks.
+
+    Rank correlations (M, N), each averaged over the other models: ``"shared"``, two models with the same masks
+    (``seed`` for all, the book's convention); ``"independent"``, two models with their own masks (seed
+    ``seed + 1 + m``); and ``"masks_only"``, one model under two mask sets (``seed`` vs ``seed + 1 + m``), the
+    agreement that the masks' sampling alone leaves."""
+    m = len(models)
+    if m < 2:
+        raise ValueError("comparing RISE maps across models needs at least two models")
+    shared = torch.stack([rise(mod, x, target, baseline, seed=seed, **kwargs).sum(1) for mod in models])
+    own = torch.stack([rise(mod, x, target, baseline, seed=seed + 1 + k, **kwargs).sum(1)
+                       for k, mod in enumerate(models)])
+
+    def others(maps: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.stack([rank_correlation(maps[a], maps[b]) for b in range(m) if b != a]).mean(0)
+                            for a in range(m)])
+
+    return {"shared": others(shared), "independent": others(own), "masks_only": rank_correlation(shared, own)}
+
+
+def shared_mask_numbers(agreement: dict[str, torch.Tensor], n_boot: int = 1000, level: float = 0.9,
+                        seed: int = 0) -> dict[str, object]:
+    """Glue values for :func:`shared_masks`: each agreement and the part that sharing adds (shared − independent),
+    with multi-bootstrap intervals over models and images, and a verdict."""
+    from .intervals import verdict
+
+    gain = mean_interval(agreement["shared"] - agreement["independent"], n_boot, level, seed)
+    out = {f"rise_{k}": f"{mean_interval(v, n_boot, level, seed):.2f}" for k, v in agreement.items()}
+    return {**out, "rise_share_gain": f"{gain:.2f}", "rise_share_code": _verdict_code(gain),
+            "rise_share_verdict": verdict(gain, "sharing the masks raises the agreement between models",
+                                          "sharing the masks lowers the agreement between models",
+                                          "sharing the masks makes no difference that this run can detect")}
 
 
 def curves_figure(frac: Sequence[float], curves_by_method: dict[str, dict[str, Sequence[float]]], ylabel: str,
@@ -788,7 +872,7 @@ def _status(codes: Sequence[str]) -> str:
 
 
 def claims_text(div: dict, tau: dict, faith: dict, level: float = 0.9, faith_other: dict | None = None,
-                other_name: str = "") -> str:
+                other_name: str = "", hyper: dict | None = None) -> str:
     """The closing list of chapter 6: which claims the numbers confirm, contradict or leave open, each decided by
     the stated test on this run's intervals."""
     pct = f"{level:.0%}"
@@ -809,6 +893,10 @@ def claims_text(div: dict, tau: dict, faith: dict, level: float = 0.9, faith_oth
         f"- Brunke et al., baselines change the maps: **{maps_moved}** (test: the {pct} interval of the rank "
         f"correlation between maps under two baselines lies below 1; it is {div['rho_baselines']}). Compared with "
         f"the seed, {div['rho_verdict']}.",
+        *([f"- Brunke et al., hyperparameters make the maps diverge: "
+           f"**{'confirmed' if hyper['n_hyper_more'] else 'left open'}** (test: for at least one swept "
+           f"hyperparameter, the {pct} interval of (rank correlation across its values − across seeds) lies below 0; "
+           f"it does for {hyper['n_hyper_more']} of {hyper['n_hypers']})."] if hyper else []),
         f"- Brunke et al., baselines change the evaluation: **{rank}** (test: for at least one metric, the {pct} "
         f"interval of the smallest Kendall τ between two metric baselines' rankings lies below 1; metrics that pass: "
         f"{', '.join(reliable) or 'none'}; metrics whose point rankings differ: {', '.join(changed) or 'none'}).",
