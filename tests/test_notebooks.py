@@ -45,3 +45,27 @@ def test_code_cells_stay_thin(path):
             and "parameters" not in c.get("metadata", {}).get("tags", [])]
     long = [n for n in (sum(1 for ln in "".join(c["source"]).splitlines() if ln.strip()) for c in code) if n > 15]
     assert not long, f"{path.name}: code cells of {long} lines: move the logic into src/helpers"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_learning_goals_and_exercises_with_hidden_checked_solutions(path):
+    """Learning goals at the top; 2–4 exercises at the end, each with a hidden solution that ends in a checker of
+    helpers.exercises (so the static page shows the verdict and hides the code)."""
+    import re
+
+    from helpers import exercises
+
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    md = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    assert "**Learning goals.**" in md[1], f"{path.name}: learning goals belong right under the title"
+    ex = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "## Exercises" in "".join(c["source"])]
+    assert len(ex) == 1, f"{path.name}: one '## Exercises' section"
+    n = len(re.findall(r"^\d+\. \*\*", "".join(cells[ex[0]]["source"]), flags=re.M))
+    assert 2 <= n <= 4, f"{path.name}: {n} exercises (2–4 per chapter)"
+    solutions = [c for c in cells[ex[0] + 1:] if "hide-input" in c.get("metadata", {}).get("tags", [])]
+    assert len(solutions) == n, f"{path.name}: one hidden solution cell per exercise"
+    for c in solutions:
+        last = "".join(c["source"]).strip().splitlines()[-1]
+        name = re.match(r"exercises\.(\w+)\(", last)
+        assert name and callable(getattr(exercises, name.group(1), None)), f"{path.name}: {last!r} is no checker call"
