@@ -40,8 +40,20 @@ def test_keys_cover_code_and_seed_pairs(monkeypatch):
     base = mapcache.key("z", [(0, 0)], "gradient", {}, x, y)
     assert base == mapcache.key("z", [(0, 0)], "gradient", {}, x.clone(), y.clone())
     assert base != mapcache.key("z", [(0, 1)], "gradient", {}, x, y)
-    monkeypatch.setattr(mapcache, "code_version", lambda: "edited")
+    monkeypatch.setattr(mapcache, "code_version", lambda method=None: "edited")
     assert base != mapcache.key("z", [(0, 0)], "gradient", {}, x, y)
+
+
+def test_code_version_follows_the_module_that_defines_the_method():
+    """An edit to perturbation.py (RISE) or positive.py (chapter 7) must not invalidate the gradient's maps."""
+    from helpers.attribution import METHODS
+
+    names = lambda m: {p.name for p in mapcache.code_files(m)}  # noqa: E731
+    assert names("gradient") == {"attribution.py", "marginal.py", "models.py"}
+    assert "perturbation.py" in names("rise") and "perturbation.py" not in names("occlusion")
+    later = [m for m, v in METHODS.items() if v.fn.__module__ != "helpers.attribution"]
+    assert all(len(names(m)) == 4 for m in later)  # their own module on top of the shared three
+    assert mapcache.code_version("gradient") != mapcache.code_version("rise")
 
 
 def test_a_damaged_file_is_a_miss(data_root):

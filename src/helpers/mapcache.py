@@ -21,15 +21,30 @@ from torch import nn
 
 from . import settings
 
-_CODE = ("attribution.py", "marginal.py", "models.py")  # what computes a map
+_CODE = ("attribution.py", "marginal.py", "models.py")  # what computes every map
+_DELEGATES = {"rise": "perturbation.py"}  # registered in attribution.py, computed elsewhere
 
 
-def code_version() -> str:
-    """Hash of the modules that compute maps: an edit to any of them invalidates every cached map."""
-    h = hashlib.sha256()
+def code_files(method: str | None = None) -> list[Path]:
+    """The modules whose code makes ``method``'s maps: the registry, the batching, the models, the module that
+    defines the method (``positive.py`` for chapter 7's variants) and the one it delegates to."""
+    import sys
+
+    from .attribution import get_method
+
     here = Path(__file__).resolve().parent
-    for name in _CODE:
-        h.update((here / name).read_bytes())
+    files = [here / name for name in _CODE]
+    if method is not None:
+        files.append(Path(sys.modules[get_method(method).fn.__module__].__file__).resolve())
+        files += [here / _DELEGATES[method]] if method in _DELEGATES else []
+    return list(dict.fromkeys(files))
+
+
+def code_version(method: str | None = None) -> str:
+    """Hash of :func:`code_files`: editing one method's module leaves the other methods' cached maps valid."""
+    h = hashlib.sha256()
+    for path in code_files(method):
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -45,7 +60,7 @@ def key(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], method: str, kwargs
     """The cache key of one method's maps for one zoo, set of images and targets."""
     blob = json.dumps({"zoo": zoo_key, "seeds": [list(p) for p in seed_pairs], "method": method,
                        "kwargs": kwargs, "inputs": tensor_digest(inputs), "target": tensor_digest(target),
-                       "code": code_version()}, sort_keys=True, default=str)
+                       "code": code_version(method)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
