@@ -7,6 +7,7 @@ s(x) = sqrt(1/(M−1) Σ_m (A(f_θm, x) − ā(x))²).
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -96,10 +97,41 @@ def _vmap_pays(model: nn.Module) -> bool:
     return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
+_MEASURED: dict[tuple[str, str, int], bool] = {}  # (device, architecture, weight count) → whether vmap was faster
+
+
+def _best_seconds(fn, device: torch.device, repeat: int = 2) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    fn()  # warm-up (cuDNN autotuning, vmap tracing)
+    best = float("inf")
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measured_vmap_pays(models: Sequence[nn.Module], inputs: torch.Tensor, target: torch.Tensor) -> bool:
+    """Whether vmap over models beats the loop on this device, by timing both once on up to 8 models × 32 images
+    (warm-up, then best of 2); cached per (device, architecture, weight count), so only the first call pays."""
+    key = (str(inputs.device), type(models[0]).__name__, sum(p.numel() for p in models[0].parameters()))
+    if key not in _MEASURED:
+        ms, x, t = list(models[:8]), inputs[:32], target[:32]
+        loop = _best_seconds(lambda: [attribute("gradient", m, x, t) for m in ms], inputs.device)
+        vec = _best_seconds(lambda: stacked_logit_gradients(ms, x, t), inputs.device)
+        _MEASURED[key] = vec < loop
+    return _MEASURED[key]
+
+
 class Marginalized:
     """Mean, std and per-model maps of ``method`` over ``models``.
 
-    ``vectorize`` (gradient and input×gradient only): ``None`` chooses vmap over models where it is faster.
+    ``vectorize`` (gradient and input×gradient only): ``None`` chooses vmap over models where it is faster: on a
+    CPU by :func:`_vmap_pays`, on an accelerator by timing both on the first call (:func:`measured_vmap_pays`;
+    ``vectorize`` is ``None`` until then). Stacked calls that run out of CUDA memory are retried with half as many
+    models per call, then half as many images.
 
     >>> maps = Marginalized("gradient", models).attribute(x, target=y)  # doctest: +SKIP
     >>> maps.mean.shape == x.shape  # doctest: +SKIP
@@ -114,7 +146,10 @@ class Marginalized:
         self.models = list(models)
         self.method_kwargs = method_kwargs
         possible = method in _VMAP_METHODS and not method_kwargs and _same_architecture(self.models)
-        self.vectorize = possible and (_vmap_pays(self.models[0]) if vectorize is None else vectorize)
+        on_cpu = all(p.device.type == "cpu" for p in self.models[0].parameters())
+        self.vectorize: bool | None = possible and (vectorize if vectorize is not None
+                                                    else _vmap_pays(self.models[0]) if on_cpu else None)
+        self.model_batch: int | None = None  # models per stacked call; lowered when CUDA memory runs out
 
     def attribute(self, inputs: torch.Tensor, target: TargetLike, batch_size: int = 256,
                   model_batch: int | None = None) -> MarginalMaps:
@@ -122,15 +157,33 @@ class Marginalized:
         check_inputs(inputs)
         t = as_target(target, inputs.shape[0], inputs.device)
         chunks = []
+        self.model_batch = model_batch or self.model_batch or len(self.models)
         for i in range(0, inputs.shape[0], batch_size):
             x, tt = inputs[i:i + batch_size], t[i:i + batch_size]
+            if self.vectorize is None:
+                self.vectorize = measured_vmap_pays(self.models, x, tt)
             if self.vectorize:
-                g = stacked_logit_gradients(self.models, x, tt, model_batch)
+                g = self._stacked_fitting_memory(x, tt)
                 chunks.append(g * x if _VMAP_METHODS[self.method] else g)
             else:
                 chunks.append(torch.stack([attribute(self.method, m, x, tt, **self.method_kwargs)
                                            for m in self.models]))
         return MarginalMaps(torch.cat(chunks, dim=1).detach())
+
+    def _stacked_fitting_memory(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """:func:`stacked_logit_gradients`, halving the models per call (then the images) while CUDA memory runs out."""
+        try:
+            return stacked_logit_gradients(self.models, x, t, self.model_batch)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if self.model_batch > 1:
+                self.model_batch = (self.model_batch + 1) // 2
+                return self._stacked_fitting_memory(x, t)
+            if len(x) < 2:
+                raise
+            h = len(x) // 2
+            return torch.cat([self._stacked_fitting_memory(x[:h], t[:h]),
+                              self._stacked_fitting_memory(x[h:], t[h:])], dim=1)
 
 
 def marginalize_methods(methods: Sequence[str], models: Sequence[nn.Module], inputs: torch.Tensor,

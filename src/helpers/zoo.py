@@ -37,6 +37,12 @@ from .data import Dataset, load_dataset, subsample
 from .models import PRETRAINED, LeNet, build_model
 
 FORMAT_VERSION = 1
+# fields added to Recipe after zoos were cached, with the value that keeps them out of the cache key
+LATER_FIELDS: dict[str, Any] = {"weight_decay": 0.0, "amp": False, "label_smoothing": 0.0}
+# the speed-run recipe's defaults for schedule="onecycle" (Page 2018; Jordan 2024): label smoothing, weight decay and
+# bfloat16 on CUDA; an explicit value in the Recipe wins
+ONECYCLE_DEFAULTS: dict[str, Any] = {"weight_decay": 5e-4, "amp": True, "label_smoothing": 0.2}
+ONECYCLE_WARMUP = 0.25  # fraction of the steps spent raising the learning rate (then linear decay)
 GROUP_SIZE = 24  # LeNets trained together on the CPU; an interrupted run loses at most one group
 
 
@@ -48,17 +54,26 @@ class Recipe:
     batch_size: int = 64
     lr: float = 1e-3
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9, nesterov)
-    weight_decay: float = 0.0
-    schedule: str = "none"  # "none" or "cosine" (per step, to zero)
+    weight_decay: float | None = None  # None: ONECYCLE_DEFAULTS for "onecycle", else 0
+    schedule: str = "none"  # "none", "cosine" (per step, to zero) or "onecycle" (the GPU speed-run recipe)
     augment: str = "none"  # "none" or "crop-flip" (pad 4, random 32×32 crop, horizontal flip)
     n_train: int | None = None  # seeded class-balanced subset of the training split
-    amp: bool = False  # on CUDA: bfloat16 autocast and channels-last memory (about 3× faster); ignored on a CPU
+    amp: bool | None = None  # on CUDA: bfloat16 autocast and channels-last memory (about 3× faster); ignored on a CPU
+    label_smoothing: float | None = None  # of the cross-entropy targets (Szegedy et al. 2016)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}: use 'adam' or 'sgd'")
-        if self.schedule not in ("none", "cosine"):
-            raise ValueError(f"unknown schedule {self.schedule!r}: use 'none' or 'cosine'")
+        if self.schedule not in ("none", "cosine", "onecycle"):
+            raise ValueError(f"unknown schedule {self.schedule!r}: use 'none', 'cosine' or 'onecycle'")
+        # fields left at None take the schedule's defaults: the one-cycle schedule comes with the rest of the
+        # speed-run recipe (profiles can only name the schedule); every other schedule keeps the old defaults
+        defaults = ONECYCLE_DEFAULTS if self.schedule == "onecycle" else LATER_FIELDS
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing={self.label_smoothing!r}: use a number in [0, 1), e.g. 0.2")
         if self.augment not in ("none", "crop-flip"):
             raise ValueError(f"unknown augment {self.augment!r}: use 'none' or 'crop-flip'")
 
@@ -98,8 +113,9 @@ class ZooSpec:
     def identity(self) -> dict[str, Any]:
         """What defines the models apart from their seeds (hashed into :attr:`key`)."""
         recipe = asdict(self.recipe)
-        if not recipe["amp"]:
-            del recipe["amp"]  # fields added later stay out of the key at their default: old caches stay valid
+        for name in ("amp", "label_smoothing"):
+            if recipe[name] == LATER_FIELDS[name]:
+                del recipe[name]  # fields added later stay out of the key at their default: old caches stay valid
         return {"format": FORMAT_VERSION, "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
                 "dataset": self.dataset, "recipe": recipe}
 
@@ -172,13 +188,23 @@ def new_model(spec: ZooSpec, ds: Dataset, init_seed: int, for_loading: bool = Fa
         return build_model(spec.arch, ds.in_channels, ds.num_classes, image_size=ds.image_shape[-1], **kwargs)
 
 
+def crop_flip_draws(b: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The random row and column offsets (0…8) and flips of :func:`crop_flip` for ``b`` images, drawn from ``gen``."""
+    di = torch.randint(0, 9, (b,), generator=gen)
+    dj = torch.randint(0, 9, (b,), generator=gen)
+    return di, dj, torch.rand(b, generator=gen) < 0.5
+
+
 def _crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random 4-pixel-padded crop and horizontal flip, batched, drawn from ``gen``."""
+    return crop_flip(x, *(t.to(x.device) for t in crop_flip_draws(x.shape[0], gen)))
+
+
+def crop_flip(x: torch.Tensor, di: torch.Tensor, dj: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Crop image k of the 4-pixel zero-padded batch ``x`` at row ``di[k]``, column ``dj[k]`` (4, 4: no shift) and
+    mirror it left-right where ``flip[k]``; done on ``x``'s device, the result is in channels-last memory."""
     b, _, h, w = x.shape
     padded = F.pad(x, (4, 4, 4, 4))
-    di = torch.randint(0, 9, (b,), generator=gen).to(x.device)
-    dj = torch.randint(0, 9, (b,), generator=gen).to(x.device)
-    flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)
     rows = di[:, None] + torch.arange(h, device=x.device)
     cols = dj[:, None] + torch.arange(w, device=x.device)
     cols = torch.where(flip[:, None], cols.flip(1), cols)
@@ -234,7 +260,7 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
             if r.augment == "crop-flip":
                 xb = _crop_flip(xb, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = F.cross_entropy(model(xb), y[idx])
+                loss = F.cross_entropy(model(xb), y[idx], label_smoothing=r.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -332,7 +358,13 @@ def _make_optimizer(r: Recipe, params: Any, steps: int) -> tuple[torch.optim.Opt
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
     else:
         opt = torch.optim.SGD(params, lr=r.lr, momentum=0.9, nesterov=True, weight_decay=r.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if r.schedule == "cosine" else None
+    sched: Any = None
+    if r.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    elif r.schedule == "onecycle" and steps >= 3:  # Smith & Topin 2019: up to lr, then linearly down (per step)
+        warmup = min(0.5, max(ONECYCLE_WARMUP, 2 / steps))  # at least a step up (a shorter run keeps lr constant)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r.lr, total_steps=steps, pct_start=warmup,
+                                                    anneal_strategy="linear", cycle_momentum=False)
     return opt, sched
 
 
@@ -353,7 +385,8 @@ def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: tor
                 xb = torch.stack([_crop_flip(xb[k], g) for k, g in enumerate(gens)])
             out = group(xb)  # (M, B, classes)
             # the sum over models of each model's mean loss: model k's gradient is that of its own loss
-            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1), reduction="sum") / idx.shape[1]
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1), reduction="sum",
+                                   label_smoothing=r.label_smoothing) / idx.shape[1]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -405,24 +438,44 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
     return [m.eval() for g in groups for m in g.write_back()]
 
 
-def _group_size(spec: ZooSpec, ds: Dataset, device: torch.device, group: int | None) -> int:
-    """How many models to train at once: :data:`GROUP_SIZE` LeNets on the CPU, else one."""
-    if device.type != "cpu":
-        return 1  # measured on the CPU only; on a GPU the one-at-a-time loop (with amp) is kept
+ENGINES = ("loop", "group", "gpu")
+
+
+def _engine(device: torch.device, engine: str | None) -> str:
+    """``None``: the GPU recipe (:mod:`helpers.gpu_train`) on CUDA, grouped LeNets (else the loop) on a CPU."""
+    if engine is None:
+        return "gpu" if device.type == "cuda" else "group"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}, or None (by device)")
+    return engine
+
+
+def _group_size(spec: ZooSpec, ds: Dataset, device: torch.device, group: int | None, engine: str = "group") -> int:
+    """How many models to train at once: :data:`GROUP_SIZE` LeNets on the CPU, the GPU recipe's stack, else one."""
+    if engine == "gpu":
+        from . import gpu_train
+
+        return max(1, gpu_train.stack_size(spec.arch) if group is None else group)
+    if device.type != "cpu" or engine == "loop":
+        return 1  # grouping was measured on the CPU only
     with torch.device("meta"):
         probe = new_model(spec, ds, 0, for_loading=True)
     return max(1, GROUP_SIZE if group is None else group) if groupable(probe) else 1
 
 
 def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress: bool = True,
-              group: int | None = None) -> dict[str, Any]:
+              group: int | None = None, engine: str | None = None) -> dict[str, Any]:
     """Train every model of ``spec`` that is not in the cache yet; return the manifest.
 
     Models already stored (file present, checksum matching) are skipped, so an interrupted run resumes. On the CPU,
     LeNets are trained ``group`` at a time (default :data:`GROUP_SIZE`) with :func:`train_group` and stored when
     their group finishes (``train_seconds`` is then the group's time divided by its size); other models one at a time.
+    On CUDA (or with ``engine="gpu"``) :func:`helpers.gpu_train.train_models` trains ``group`` models at a time
+    (default :func:`helpers.gpu_train.stack_size`) with the data on the device. Every engine draws each model's
+    batches from its own data seed in the same order, so they agree up to float rounding and share the cache.
     """
     device = torch.device(device) if device is not None else settings.default_device()
+    engine = _engine(device, engine)
     manifest = read_manifest(spec)
     todo = [(i, d) for i, d in spec.seed_pairs if not _is_done(spec, manifest, i, d)]
     if not todo:
@@ -431,12 +484,16 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
     x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
     from tqdm.auto import tqdm
 
-    size = _group_size(spec, ds, device, group)
+    size = _group_size(spec, ds, device, group, engine)
     bar = tqdm(total=len(todo), desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
     for start in range(0, len(todo), size):
         chunk = todo[start:start + size]
         t0 = time.perf_counter()
-        if len(chunk) > 1:
+        if engine == "gpu":
+            from .gpu_train import train_models
+
+            models = train_models(spec, ds, chunk, device)
+        elif len(chunk) > 1:
             models = train_group(spec, ds, chunk)
         else:
             models = [train_model(spec, ds, chunk[0][0], chunk[0][1], device)]
