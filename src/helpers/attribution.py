@@ -294,3 +294,6 @@ def _rise(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_sample
 # positive/signed variants) are chosen by name.
 CORE_METHODS: tuple[str, ...] = ("gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "deeplift",
                                  "gradcam", "gradcam_relu", "guided_backprop", "lime", "kernel_shap", "occlusion")
+
+
+from helpers import positive as _positive  # noqa: E402,F401  (registers GradCAM++, FullGrad, LRP, RectGrad)
