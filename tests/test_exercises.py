@@ -146,3 +146,25 @@ def test_perturbation_checkers():
     assert ex.aopc_by_hand(right, curves)
     wrong = ex.aopc_by_hand((curves[:, :1] - curves)[:, 1:].mean(-1), curves)
     assert not wrong and "k = 0 included" in wrong.message
+
+
+def test_sanity_checkers(lenet):
+    from scipy.stats import spearmanr
+
+    from helpers import positive
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(8, 8, generator=g), torch.randn(8, 8, generator=g)
+    rho = spearmanr(a.abs().flatten(), b.abs().flatten()).statistic
+    assert ex.spearman_abs_by_hand(rho, a, b)
+    signed = ex.spearman_abs_by_hand(spearmanr(a.flatten(), b.flatten()).statistic, a, b)
+    assert not signed and "signed maps" in signed.message
+    x, t = torch.randn(2, 1, 28, 28), torch.tensor([3, 5])
+    act, grad = positive.layer_gradients(lenet, lenet.gradcam_layer, x, t)
+    g2 = grad ** 2
+    alpha = torch.where(grad != 0, g2 / (2 * g2 + act.sum((2, 3), keepdim=True) * g2 * grad + 1e-6),
+                        torch.zeros_like(g2))
+    assert ex.gradcam_pp_weights_by_hand((alpha * grad.clamp_min(0)).sum((2, 3)), act, grad)
+    wrong = ex.gradcam_pp_weights_by_hand((alpha * grad).sum((2, 3)), act, grad)
+    assert not wrong and "only the positive" in wrong.message
+    assert "GradCAM's weight" in ex.gradcam_pp_weights_by_hand(grad.mean((2, 3)), act, grad).message

@@ -316,3 +316,35 @@ def aopc_by_hand(answer: Any, curves: torch.Tensor) -> Feedback:
                           "perturbed ones.": (c[..., :1] - c)[..., 1:].mean(-1)})
     return close(answer, aopc(curves), "your AOPC", hint=trap or
                  "Subtract each curve from its own first value f(x⁰) and average over the steps.")
+
+
+# ---------------------------------------------------------------- chapter 7: sanity checks
+
+
+def spearman_abs_by_hand(answer: Any, a: torch.Tensor, b: torch.Tensor) -> Feedback:
+    """Exercise 7.1: Spearman rank correlation of the absolute values of two maps (H, W), the similarity of
+    Adebayo et al.'s randomization tests (helpers.sanity, ``"spearman_abs"``)."""
+    from .sanity import similarity
+
+    trap = _trap(answer, {"You ranked the signed maps: the test compares |map| (a map and its negative count as "
+                          "the same evidence).": similarity(a, b, "spearman")})
+    return close(answer, similarity(a, b, "spearman_abs"), "your Spearman ρ of |map|", rtol=1e-4, hint=trap or
+                 "Rank the absolute values of each map's pixels and take the Pearson correlation of the ranks "
+                 "(scipy.stats.spearmanr does both).")
+
+
+def gradcam_pp_weights_by_hand(answer: Any, act: torch.Tensor, grad: torch.Tensor) -> Feedback:
+    """Exercise 7.2: GradCAM++'s channel weights (N, K) from a layer's activations and gradients (N, K, h, w),
+    closed form of Chattopadhyay et al. (WACV 2018) with the logit as score."""
+    from .positive import gradcam_pp_weights
+
+    g2 = grad.double() ** 2
+    alpha = torch.where(grad != 0, g2 / (2 * g2 + act.double().sum((2, 3), keepdim=True) * g2 * grad.double()
+                                         + 1e-6), torch.zeros_like(g2))
+    trap = _trap(answer, {"You weighted all gradients: GradCAM++ keeps only the positive ones, ReLU(g).":
+                          (alpha * grad.double()).sum((2, 3)),
+                          "That is GradCAM's weight (the mean gradient per channel), not GradCAM++'s.":
+                          grad.double().mean((2, 3))})
+    return close(answer, gradcam_pp_weights(act, grad), "each of your GradCAM++ weights", rtol=1e-3, atol=1e-6,
+                 hint=trap or "w_k = Σ_ij α^k_ij · ReLU(g^k_ij) with α^k_ij = g² / (2g² + Σ_ab A^k_ab · g³), "
+                                  "0 where g = 0.")
