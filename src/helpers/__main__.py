@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--strict", action="store_true", help="turn sphinx warnings into errors")
     s = sub.add_parser("strip", help="strip outputs from notebooks/*.ipynb")
     s.add_argument("paths", nargs="*", type=Path)
-    sub.add_parser("sync", help="regenerate every chapter's Colab badge and install cell from book/_config.yml")
+    sub.add_parser("sync", help="regenerate every chapter's Colab badge and install cell from book/_config.yml, "
+                                 "and the packaged colab profile")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     if args.cmd == "run":
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
             if colab.sync(path, repo, branch):
                 print(f"synced {path} with github.com/{repo} ({branch})")
+        if colab.write_profile_data(root):
+            print(f"wrote src/helpers/{colab.PROFILE_DATA} from profiles/{colab.PROFILE}.yaml")
     else:
         paths = args.paths or sorted((root / "notebooks").glob("*.ipynb"))
         for path in paths:

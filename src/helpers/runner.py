@@ -26,6 +26,9 @@ environment (the profile's ``env`` and ``HELPERS_*`` variables), the modules of 
 (followed transitively through the package's own imports: an edit to a module it never imports does not rerun it)
 and data files its code names by a string (e.g. ``docs/results/*.json``). Keys are kept per profile in
 ``<out>/.runs.json`` (``{profile: {chapter: key}}``) and in the page's metadata; a page is reused only when both match.
+
+**Timings.** The wall time of every successful execution goes to ``<out>/timings.json`` (``{profile: {chapter:
+{seconds, date, commit, device}}}``), from which :mod:`helpers.course` builds the course page's compute table.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from typing import Any, Collection, Iterable, Mapping, Sequence
 import yaml
 
 from . import settings
+from .course import TIMINGS  # {profile: {chapter: {seconds, date, commit, device}}} beside the pages
 from .viz import ENV_BOOK
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -487,6 +491,34 @@ def _record_run(path: Path, profile: str, chapter: str, key: str | None) -> None
     os.replace(tmp, path)
 
 
+def device_label(device: Any, env: Mapping[str, str]) -> str:
+    """Where a chapter ran, in words ("CPU (2 cores)", "GPU (NVIDIA H100 …)"): its ``device`` parameter, else the
+    kernel's ``HELPERS_DEVICE``, else CUDA when available (as :func:`helpers.settings.default_device` decides)."""
+    import torch
+
+    name = str(device or env.get(settings.ENV_DEVICE) or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if name.startswith("cuda") and torch.cuda.is_available():
+        return f"GPU ({torch.cuda.get_device_name(torch.device(name))})"
+    return f"CPU ({os.cpu_count()} cores)" if name == "cpu" else name
+
+
+def record_timing(path: Path, profile: str, chapter: str, record: Mapping[str, Any]) -> None:
+    """Keep the wall time of a chapter's last successful execution under ``profile`` in ``path``
+    (:data:`TIMINGS`); the course page (:mod:`helpers.course`) reads it. Re-reads the file first, like
+    :func:`_record_run`."""
+    try:
+        timings = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        timings = {}
+    timings = {k: v for k, v in timings.items() if isinstance(v, dict)}
+    timings.setdefault(profile, {})[chapter] = dict(record)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".timings.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    _readable(Path(tmp))
+    os.replace(tmp, path)
+
+
 def run_chapters(profile_name: str, chapters: Sequence[str] | None = None, overrides: dict[str, Any] | None = None,
                  out_dir: Path | None = None, root: Path | None = None, force: bool = False,
                  progress: bool = True, book: bool = False) -> list[tuple[str, str]]:
@@ -573,6 +605,10 @@ def run_chapters(profile_name: str, chapters: Sequence[str] | None = None, overr
         os.replace(tmp, target)
         failed.unlink(missing_ok=True)
         _record_run(runs_path, profile_name, chapter.name, key)
-        print(f"[{chapter.id}] done in {time.perf_counter() - t0:.0f} s -> {target}", flush=True)
+        seconds = time.perf_counter() - t0
+        record_timing(out_dir / TIMINGS, profile_name, chapter.name,
+                      {"seconds": round(seconds, 1), "date": _dt.date.today().isoformat(), "commit": commit,
+                       "device": device_label(params.get("device"), env)})
+        print(f"[{chapter.id}] done in {seconds:.0f} s -> {target}", flush=True)
         results.append((chapter.id, "ran"))
     return results
