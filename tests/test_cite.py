@@ -68,3 +68,24 @@ def test_every_chapter_has_a_reference_list_of_known_keys(path):
 def test_references_of_an_unknown_chapter_name_the_fix():
     with pytest.raises(ValueError, match="helpers.cite.CHAPTER_KEYS"):
         cite.references_markdown("99")
+
+
+def test_every_glossary_term_the_chapters_link_is_defined():
+    """{term}`X` roles in the chapters and book pages name entries of book/glossary.md (case-insensitive, as Sphinx)."""
+    import json
+    import re
+
+    from .conftest import ROOT
+
+    text = (ROOT / "book" / "glossary.md").read_text()
+    block = text[text.index("```{glossary}"):]
+    defined = {ln.strip().lower() for ln in block.splitlines()[1:] if ln and not ln.startswith((" ", "`"))}
+    role = re.compile(r"\{term\}`([^`<]+?)(?:\s*<([^>]+)>)?`")
+    used = {}
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        md = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        used[nb.name] = {(m.group(2) or m.group(1)).strip().lower() for m in role.finditer(md)}
+    assert all(used.values()), f"chapters that link no glossary term: {[k for k, v in used.items() if not v]}"
+    missing = {k: sorted(v - defined) for k, v in used.items() if v - defined}
+    assert not missing, f"terms not in the glossary: {missing}"
