@@ -23,7 +23,7 @@ def maps():
 
 
 def test_feedback_renders_a_verdict():
-    assert str(ex.Feedback(True, "x")).startswith("✅") and not ex.Feedback(False, "y")
+    assert str(ex.Feedback(True, "x")).startswith("✓ Right") and not ex.Feedback(False, "y")
     assert "no answer yet" in ex.close(None, 1.0, "your value").message
 
 

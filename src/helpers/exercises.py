@@ -1,5 +1,6 @@
 """Exercises with checkers: each checker compares a student's answer with what *this run* computes and returns a
-:class:`Feedback` (shown as a one-line verdict) that says, when the answer is wrong, what to look at.
+:class:`Feedback` (shown as a one-line verdict marked ✓ or ✗, symbols that common fonts have, unlike emoji) that
+says, when the answer is wrong, what to look at.
 
 The expected values are never stored: they are computed from the same models, images and maps the chapter used,
 so a checker is right under every profile. A checker never prints the expected answer; its message names the
@@ -27,7 +28,7 @@ class Feedback:
         return self.correct
 
     def __str__(self) -> str:
-        return ("✅ Right: " if self.correct else "❌ Not yet: ") + self.message
+        return ("✓ Right: " if self.correct else "✗ Not yet: ") + self.message
 
     def _repr_markdown_(self) -> str:
         return str(self)
