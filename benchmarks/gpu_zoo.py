@@ -55,18 +55,10 @@ def bench_marginal(models: list, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
 
     from helpers.marginal import Marginalized
 
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    from helpers.marginal import best_seconds
 
     def timed(fn) -> float:
-        fn()
-        best = float("inf")
-        for _ in range(3):
-            sync()
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            best = min(best, time.perf_counter() - t0)
-        return best
+        return best_seconds(fn, x.device, repeat=3)
 
     auto = Marginalized("gradient", models)
     out = {

@@ -199,7 +199,7 @@ def test_measured_choice_is_cached_per_device_and_architecture(monkeypatch):
     x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
     monkeypatch.setattr(marginal, "_MEASURED", {})
     calls = []
-    monkeypatch.setattr(marginal, "_best_seconds", lambda fn, dev, repeat=2: calls.append(fn) or len(calls))
+    monkeypatch.setattr(marginal, "best_seconds", lambda fn, dev, repeat=2: calls.append(fn) or len(calls))
     assert marginal.measured_vmap_pays(models, x, y) is False  # loop timed first (1 s) beats vmap (2 s)
     assert marginal.measured_vmap_pays(models, x, y) is False and len(calls) == 2  # cached: not timed again
     assert list(marginal._MEASURED) == [("cpu", "LeNet", sum(p.numel() for p in models[0].parameters()))]

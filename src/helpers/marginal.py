@@ -100,7 +100,8 @@ def _vmap_pays(model: nn.Module) -> bool:
 _MEASURED: dict[tuple[str, str, int], bool] = {}  # (device, architecture, weight count) → whether vmap was faster
 
 
-def _best_seconds(fn, device: torch.device, repeat: int = 2) -> float:
+def best_seconds(fn, device: torch.device, repeat: int = 2) -> float:
+    """Best wall-clock seconds of ``repeat`` calls of ``fn`` after one warm-up call, synchronizing CUDA."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     fn()  # warm-up (cuDNN autotuning, vmap tracing)
     best = float("inf")
@@ -119,8 +120,8 @@ def measured_vmap_pays(models: Sequence[nn.Module], inputs: torch.Tensor, target
     key = (str(inputs.device), type(models[0]).__name__, sum(p.numel() for p in models[0].parameters()))
     if key not in _MEASURED:
         ms, x, t = list(models[:8]), inputs[:32], target[:32]
-        loop = _best_seconds(lambda: [attribute("gradient", m, x, t) for m in ms], inputs.device)
-        vec = _best_seconds(lambda: stacked_logit_gradients(ms, x, t), inputs.device)
+        loop = best_seconds(lambda: [attribute("gradient", m, x, t) for m in ms], inputs.device)
+        vec = best_seconds(lambda: stacked_logit_gradients(ms, x, t), inputs.device)
         _MEASURED[key] = vec < loop
     return _MEASURED[key]
 

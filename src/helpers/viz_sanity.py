@@ -15,7 +15,7 @@ from . import viz
 from .intervals import Interval
 from .maps import normalize
 
-COLUMNS = ("model 0, trained", "model 0, randomized", "zoo mean, trained", "zoo mean, randomized")
+COLUMNS = ("model 0,<br>trained", "model 0,<br>randomized", "zoo mean,<br>trained", "zoo mean,<br>randomized")
 
 
 def panels(maps: Mapping[str, torch.Tensor], image: int = 0) -> dict[str, torch.Tensor]:
