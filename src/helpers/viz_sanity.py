@@ -38,7 +38,7 @@ def cascade_figure(image: torch.Tensor, panels_: Mapping[str, torch.Tensor], ste
     the slider picks (step 0: nothing randomized). ``image`` (C, H, W) in [0, 1] heads the figure's first column."""
     methods = list(panels_)
     n_rows = len(methods) + 1
-    fig = make_subplots(rows=n_rows, cols=4, horizontal_spacing=0.02, vertical_spacing=0.01,
+    fig = make_subplots(rows=n_rows, cols=4, horizontal_spacing=0.02, vertical_spacing=0.03,
                         row_titles=["input"] + methods)
     fig.add_trace(viz.image_trace(image), row=1, col=1)
     changing = []
