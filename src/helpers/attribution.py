@@ -214,43 +214,29 @@ def _guided_backprop(model: nn.Module, inputs: torch.Tensor, target: torch.Tenso
         return GuidedBackprop(model).attribute(inputs, target=target)
 
 
-def _surrogate(cls_name: str, model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int,
-               patch: int | None, baseline: float, seed: int) -> torch.Tensor:
-    import captum.attr
+def _surrogate(kind: str, model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int,
+               patch: int | None, baseline: float | torch.Tensor, seed: int) -> torch.Tensor:
+    """LIME and KernelSHAP on square patches, batched over images (:mod:`helpers.surrogate`: captum's algorithms
+    and defaults, without its per-image Python loop; LIME draws the same coalitions as captum's ``Lime`` with
+    ``torch.manual_seed(seed)``). Each patch's weight is spread over its pixels and channels, so that a map's sum
+    is the sum of the patch weights (for KernelSHAP: f(x) − f(baseline), Lundberg & Lee's completeness)."""
+    from . import surrogate
 
-    cell = patch or _patch(inputs)
-    mask = grid_mask(inputs.shape[-2], inputs.shape[-1], cell, inputs.device)
-    explainer = getattr(captum.attr, cls_name)
-    kwargs: dict[str, Any] = {}
-    if cls_name == "Lime":
-        from captum._utils.models.linear_model import SkLearnLinearRegression
-
-        # captum's default Lasso(alpha=0.01) returns all zeros on small logit changes (toolchain notes)
-        kwargs["interpretable_model"] = SkLearnLinearRegression()
-    method = explainer(model, **kwargs)
-    out = []
-    for i in range(inputs.shape[0]):
-        torch.manual_seed(seed)
-        out.append(method.attribute(inputs[i:i + 1], baselines=baseline, target=target[i:i + 1],
-                                    feature_mask=mask.expand(1, inputs.shape[1], -1, -1), n_samples=n_samples,
-                                    perturbations_per_eval=min(n_samples, 64)))
-    # captum repeats each patch's weight on all its pixels and channels; spread it instead, so that a map's sum
-    # is the sum of the patch weights (for KernelSHAP: f(x) − f(baseline), Lundberg & Lee's completeness)
-    return torch.cat(out) / (inputs.shape[1] * cell * cell)
+    return surrogate.attribute(kind, model, inputs, target, n_samples, patch or _patch(inputs), baseline, seed)
 
 
 @register("lime", "linear surrogate fitted on random on/off patches (4×4 on MNIST), exponential kernel",
           "Ribeiro, Singh, Guestrin, KDD 2016", stochastic=True, n_samples=200, patch=None, baseline=0.0)
 def _lime(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, patch: int | None,
           baseline: float, seed: int) -> torch.Tensor:
-    return _surrogate("Lime", model, inputs, target, n_samples, patch, baseline, seed)
+    return _surrogate("lime", model, inputs, target, n_samples, patch, baseline, seed)
 
 
 @register("kernel_shap", "Shapley values of patches estimated by weighted linear regression",
           "Lundberg & Lee, NeurIPS 2017", stochastic=True, n_samples=200, patch=None, baseline=0.0)
 def _kernel_shap(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, patch: int | None,
                  baseline: float, seed: int) -> torch.Tensor:
-    return _surrogate("KernelShap", model, inputs, target, n_samples, patch, baseline, seed)
+    return _surrogate("kernel_shap", model, inputs, target, n_samples, patch, baseline, seed)
 
 
 @register("occlusion", "drop of the logit when a sliding patch is set to the baseline",

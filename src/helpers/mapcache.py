@@ -22,7 +22,7 @@ from torch import nn
 from . import settings
 
 _CODE = ("attribution.py", "marginal.py", "models.py")  # what computes every map
-_DELEGATES = {"rise": "perturbation.py"}  # registered in attribution.py, computed elsewhere
+_DELEGATES = {"rise": "perturbation.py", "lime": "surrogate.py", "kernel_shap": "surrogate.py"}  # computed elsewhere
 
 
 def code_files(method: str | None = None) -> list[Path]:

@@ -222,16 +222,13 @@ def rise(model: nn.Module, x: torch.Tensor, target: torch.Tensor, baseline: torc
 def maps_under(method: str, models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor,
                baseline: torch.Tensor, **kwargs) -> torch.Tensor:
     """Channel-summed maps (M, N, H, W) of a registered method that takes ``baseline``, with a baseline *image* per
-    input (the registry's methods take a scalar; KernelSHAP and LIME are called one image at a time)."""
+    input."""
     from .attribution import attribute
 
     out = []
     for model in models:
         if method == "rise":  # also registered as "rise" in helpers.attribution
             a = rise(model, x, target, baseline, **kwargs)
-        elif method in ("kernel_shap", "lime"):
-            a = torch.cat([attribute(method, model, x[i:i + 1], target[i:i + 1], baseline=baseline[i:i + 1],
-                                     **kwargs) for i in range(x.shape[0])])
         else:
             a = attribute(method, model, x, target, baseline=baseline, **kwargs)
         out.append(a.sum(1))
