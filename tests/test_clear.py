@@ -12,6 +12,7 @@ from torch import nn
 from helpers import clear
 from helpers.intervals import Interval, percentile
 from helpers.models import build_model
+from helpers.perturbation import MeanLogit
 
 H, W, K = 6, 10, 10
 
@@ -48,17 +49,6 @@ class Tiny(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.relu(self.fc1(torch.flatten(x, 1))))
-
-
-class MeanLogits(nn.Module):
-    """The mean-logit ensemble as one network: its branches are the models."""
-
-    def __init__(self, models: list[nn.Module]) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList(models)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(x) for m in self.branches]).mean(0)
 
 
 LAYOUT = torch.arange(W).expand(H, W)  # the class that owns each pixel
@@ -196,7 +186,7 @@ def _two_models() -> tuple[nn.Module, nn.Module]:
 def test_unit_start_marginal_is_the_ensembles_deconvolution():
     a, b = _two_models()
     x = torch.tensor([[[[1.0, 2.0], [0.5, 1.0]]], [[[0.2, 0.1], [1.0, 3.0]]]])
-    ens = MeanLogits([a, b]).eval()
+    ens = MeanLogit([a, b]).eval()
     marg = clear.marginalized_responses([a, b], x, start="unit")
     torch.testing.assert_close(marg, clear.class_responses(ens, x, start="unit"))
     torch.testing.assert_close(marg, clear.marginalized_responses([a, b], x, start="unit", how="ensemble"))
@@ -206,7 +196,7 @@ def test_response_start_marginals_which_identity_holds():
     """mean_m z_k^(m)+ D_k^(m) (explanations) is not the ensemble's response map z̄_k+ · mean_m D_k^(m)."""
     a, b = _two_models()
     x = torch.tensor([[[[1.0, 2.0], [0.5, 1.0]]]])
-    ens = MeanLogits([a, b]).eval()
+    ens = MeanLogit([a, b]).eval()
     explanations = clear.marginalized_responses([a, b], x)
     ensemble = clear.marginalized_responses([a, b], x, how="ensemble")
     torch.testing.assert_close(ensemble, clear.class_responses(ens, x))  # the ensemble's own response map
