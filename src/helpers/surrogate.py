@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .attribution import grid_mask
+
 KINDS = ("lime", "kernel_shap")
 INF_WEIGHT = 1e6  # captum's weight of KernelSHAP's full and empty coalitions
 
@@ -54,19 +56,12 @@ def weighted_fit(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Ten
     return sol[:, 1:, 0]
 
 
-def patch_index(height: int, width: int, cell: int) -> torch.Tensor:
-    """Index (H, W) of the square ``cell`` patch of every pixel, patches numbered row by row."""
-    rows = torch.arange(height) // cell
-    cols = torch.arange(width) // cell
-    return rows[:, None] * -(-width // cell) + cols[None, :]
-
-
 def attribute(kind: str, model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, cell: int,
               baseline: float | torch.Tensor = 0.0, seed: int = 0, batch: int = 8192) -> torch.Tensor:
     """Patch weights φ of ``model``'s ``target`` **logit**, one value per patch spread over its pixels and channels
     (so that a map's sum is Σφ; for KernelSHAP ≈ f(x) − f(baseline)), (N, C, H, W)."""
     n, c, h, w = inputs.shape
-    index = patch_index(h, w, cell)  # (H, W)
+    index = grid_mask(h, w, cell)[0, 0]  # (H, W): the patch of every pixel, numbered row by row
     n_features = int(index.max()) + 1
     z, base_w = coalitions(kind, n_samples, n_features, seed)
     masks = z[:, index].to(inputs.device, inputs.dtype)[:, None]  # (S, 1, H, W): 1 shows the image
