@@ -134,17 +134,17 @@ def averaging_gain(answer: Any, maps: torch.Tensor) -> Feedback:
     the models, minus the mean correlation between two single models (pairs of distinct models), averaged over
     images."""
     from .maps import pearson
+    from .metrics import mean_pairwise_correlation
 
     m = maps.shape[0]
     h = m // 2
     if h < 1:
         raise ValueError(f"the averaging gain needs at least two models, got {m}")
     halves = pearson(maps[:h].mean(0), maps[h:2 * h].mean(0)).mean()
-    c = pearson(maps[:, None], maps[None])  # (M, M, N)
-    off = ~torch.eye(m, dtype=torch.bool)
-    pairwise = c[off].mean()
+    pairwise = mean_pairwise_correlation(maps).mean()
+    with_self = ((m - 1) * pairwise + 1) / m  # the mean over all M² pairs, each model's 1 with itself included
     trap = _trap(answer, {"You included each model's correlation with itself (1) in the pairwise mean: use pairs of "
-                          "distinct models.": halves - c.mean()})
+                          "distinct models.": halves - with_self})
     return close(answer, halves - pairwise, "your averaging gain", hint=trap or
                  "Split-half: mean of models [0, M/2) against mean of models [M/2, M), Pearson over pixels, averaged "
                  "over images; subtract the mean Pearson correlation over all pairs of distinct models.")
