@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur as tv_gaussian_blur
 
-from .intervals import Interval, counts, draws, percentile
+from .intervals import Interval, boot_means, mean_interval, percentile  # noqa: F401 (mean_interval re-exported)
 
 BaselineFn = Callable[[torch.Tensor, "torch.Tensor | _PixelPool | None", int], torch.Tensor]
 
@@ -385,23 +385,6 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ra, rb = ra - ra.mean(-1, keepdim=True), rb - rb.mean(-1, keepdim=True)
     den = (ra.norm(dim=-1) * rb.norm(dim=-1)).clamp_min(1e-12)
     return (ra * rb).sum(-1) / den
-
-
-def boot_means(values: torch.Tensor, n_boot: int = 1000, seed: int = 0) -> torch.Tensor:
-    """Multi-bootstrap replicates (Sellam et al. 2022) of the mean over the last two axes (models, images) of
-    ``values`` (..., M, N): (n_boot, ...). Replicate r uses the model and image draws of
-    :func:`helpers.intervals.draws`, as counts (one matrix product instead of a loop)."""
-    v = values.double().cpu()
-    m, n = v.shape[-2:]
-    models, images = draws(m, n, n_boot, seed)
-    cm, ci = counts(models, m), counts(images, n)  # (R, M), (R, N): how often each is drawn
-    return torch.einsum("...mn,rm,rn->r...", v, cm, ci) / (m * n)
-
-
-def mean_interval(values: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> Interval:
-    """Mean of a (models, images) table with a multi-bootstrap interval: each replicate draws models and images
-    with replacement."""
-    return percentile(float(values.double().mean()), boot_means(values, n_boot, seed), level)
 
 
 def kendall_matrix(means: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,6 @@ maps (each map divided by its largest |value| first), with the same layers rando
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import torch
 from torch import nn
 
 from .attribution import as_target, attribute, check_inputs, get_method
-from .intervals import Interval, counts, draws, percentile
+from .intervals import Interval, mean_interval
 from .maps import normalize
 
 METRICS = ("spearman_abs", "spearman", "ssim", "hog", "pearson")
@@ -274,36 +273,11 @@ def curves(result: Randomization, metric: str) -> dict[str, tuple[torch.Tensor, 
 
 # ------------------------------------------------------------------------------------------------ intervals, verdicts
 
-@functools.lru_cache(maxsize=16)
-def _counts(m: int, n: int, n_boot: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """How often each model and image occurs in each multi-bootstrap replicate (the same draws for every score of
-    a chapter, computed once)."""
-    mi, ii = draws(m, n, n_boot, seed)
-    return counts(mi, m), counts(ii, n)
-
-
-def model_image_interval(values: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> Interval:
-    """Mean of (M, N) values with a multi-bootstrap interval (models and images resampled)."""
-    v = values.double().cpu()
-    m, n = v.shape
-    cm, ci = _counts(m, n, n_boot, seed)
-    reps = torch.einsum("bm,mn,bn->b", cm, v, ci) / (m * n)
-    return percentile(float(v.mean()), reps, level)
-
-
-def image_interval(values: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> Interval:
-    """Mean of (N,) values with a bootstrap interval over images (a marginalized map is one per image)."""
-    v = values.double().cpu()
-    _, ci = _counts(1, v.shape[0], n_boot, seed)
-    return percentile(float(v.mean()), ci @ v / v.shape[0], level)
-
-
 def interval(values: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> Interval:
-    """:func:`model_image_interval` for (M, N) values, :func:`image_interval` for (N,)."""
-    if values.ndim == 2:
-        return model_image_interval(values, n_boot, level, seed)
-    if values.ndim == 1:
-        return image_interval(values, n_boot, level, seed)
+    """Mean with a multi-bootstrap interval (:func:`helpers.intervals.mean_interval`): of (M, N) values over models
+    and images, of (N,) values (a marginalized map is one per image) over images."""
+    if values.ndim in (1, 2):
+        return mean_interval(values if values.ndim == 2 else values[None], n_boot, level, seed)
     raise ValueError(f"values of shape {tuple(values.shape)}: pass (models, images) or (images,)")
 
 
