@@ -179,14 +179,19 @@ def _deeplift(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, base
         return DeepLift(model).attribute(inputs, baselines=baseline, target=target)
 
 
-def _gradcam(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, relu: bool) -> torch.Tensor:
-    from captum.attr import LayerAttribution, LayerGradCam
-
+def cam_layer(model: nn.Module) -> nn.Module:
+    """The layer whose activations the CAM methods weight (``model.gradcam_layer``), or a one-line error."""
     layer = getattr(model, "gradcam_layer", None)
     if layer is None:
         raise ValueError(f"{type(model).__name__} has no gradcam_layer: build it with helpers.models.build_model "
                          f"or set model.gradcam_layer to its last convolutional block")
-    cam = LayerGradCam(model, layer).attribute(inputs, target=target, relu_attributions=relu)
+    return layer
+
+
+def _gradcam(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, relu: bool) -> torch.Tensor:
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    cam = LayerGradCam(model, cam_layer(model)).attribute(inputs, target=target, relu_attributions=relu)
     cam = LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode="bilinear")
     c = inputs.shape[1]
     return cam.expand(-1, c, -1, -1) / c  # spread over channels so that the channel sum is the CAM

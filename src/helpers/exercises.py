@@ -339,11 +339,8 @@ def gradcam_pp_weights_by_hand(answer: Any, act: torch.Tensor, grad: torch.Tenso
     closed form of Chattopadhyay et al. (WACV 2018) with the logit as score."""
     from .positive import gradcam_pp_weights
 
-    g2 = grad.double() ** 2
-    alpha = torch.where(grad != 0, g2 / (2 * g2 + act.double().sum((2, 3), keepdim=True) * g2 * grad.double()
-                                         + 1e-6), torch.zeros_like(g2))
     trap = _trap(answer, {"You weighted all gradients: GradCAM++ keeps only the positive ones, ReLU(g).":
-                          (alpha * grad.double()).sum((2, 3)),
+                          gradcam_pp_weights(act, grad, positive=False),  # Khakzar et al.'s signed variant
                           "That is GradCAM's weight (the mean gradient per channel), not GradCAM++'s.":
                           grad.double().mean((2, 3))})
     return close(answer, gradcam_pp_weights(act, grad), "each of your GradCAM++ weights", rtol=1e-3, atol=1e-6,

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attribution import register
+from .attribution import cam_layer, register
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -43,14 +43,6 @@ def captured(module: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
         yield out
     finally:
         handle.remove()
-
-
-def _cam_layer(model: nn.Module) -> nn.Module:
-    layer = getattr(model, "gradcam_layer", None)
-    if layer is None:
-        raise ValueError(f"{type(model).__name__} has no gradcam_layer: build it with helpers.models.build_model "
-                         f"or set model.gradcam_layer to its last convolutional block")
-    return layer
 
 
 def _spread(cam: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -87,7 +79,7 @@ def gradcam_pp_weights(act: torch.Tensor, grad: torch.Tensor, positive: bool = T
 
 def gradcam_pp(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, positive: bool = True) -> torch.Tensor:
     """GradCAM++ map of ``model.gradcam_layer``: Σ_k w_k A^k, with the paper's ReLU when ``positive``."""
-    act, grad = layer_gradients(model, _cam_layer(model), inputs, target)
+    act, grad = layer_gradients(model, cam_layer(model), inputs, target)
     cam = (gradcam_pp_weights(act, grad, positive)[:, :, None, None] * act).sum(1)
     return _spread(cam.clamp_min(0) if positive else cam, inputs)
 
