@@ -8,7 +8,6 @@ key cited anywhere exists in the BibTeX file.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterable
@@ -54,8 +53,10 @@ def cited_keys(markdown: str) -> set[str]:
 
 
 def notebook_markdown(nb_path: str | Path) -> str:
-    nb = json.loads(Path(nb_path).read_text())
-    return "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    """All Markdown of a notebook, cell after cell (:func:`helpers.prose.markdown_cells`)."""
+    from .prose import markdown_cells
+
+    return "\n\n".join(markdown_cells(nb_path))
 
 
 def unknown_keys(markdown: str, keys: Iterable[str]) -> list[str]:

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .prose import markdown_cells
+
 FRAGMENT = Path("_generated") / "course.md"
 TIMINGS = "timings.json"  # written by helpers.runner beside the executed pages
 RECORDED = "timings-{profile}.json"  # a recorded run of another machine, in docs/results/
@@ -24,10 +26,8 @@ GOALS_MARK = "**Learning goals.**"  # the Markdown cell near the top of every ch
 def learning_goals(nb_path: Path) -> str | None:
     """The chapter's learning goals: the text of its Markdown cell that starts with :data:`GOALS_MARK`, without
     the mark (``None`` when the chapter has none)."""
-    cells = json.loads(Path(nb_path).read_text()).get("cells", [])
-    for cell in cells:
-        text = "".join(cell["source"]).strip()
-        if cell["cell_type"] == "markdown" and text.startswith(GOALS_MARK):
+    for text in map(str.strip, markdown_cells(nb_path)):
+        if text.startswith(GOALS_MARK):
             return text[len(GOALS_MARK):].strip()
     return None
 
@@ -36,8 +36,7 @@ def chapter_titles(notebooks: Path) -> dict[str, str]:
     """``{"01": "1. Logit gradients …"}``: the first Markdown heading of every chapter source in ``notebooks``."""
     out = {}
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
-        cells = json.loads(path.read_text()).get("cells", [])
-        text = next(("".join(c["source"]) for c in cells if c["cell_type"] == "markdown"), "")
+        text = (markdown_cells(path) or [""])[0]
         heading = next((line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")), path.stem)
         out[path.name[:2]] = heading
     return out
