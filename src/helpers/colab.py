@@ -102,12 +102,12 @@ MANUAL = "manual"  # the parameters cell's own value of ``profile``: nobody chos
 def profile_data(profile_yaml: Path, notebooks: Path) -> dict[str, Any]:
     """What the package ships for :func:`apply_profile`: the profile's ``parameters``, ``chapters`` and ``env``,
     and every chapter's parameter names (``signatures``, from its ``parameters`` cell)."""
-    from .runner import declared_parameters, find_chapters
+    from .runner import declared_parameters, find_chapters, load_profile
 
-    prof = yaml.safe_load(profile_yaml.read_text()) or {}
-    return {"profile": profile_yaml.stem, "parameters": prof.get("parameters") or {},
-            "chapters": {str(k): v for k, v in (prof.get("chapters") or {}).items()},
-            "env": {str(k): str(v) for k, v in (prof.get("env") or {}).items()},
+    prof = load_profile(profile_yaml.stem, profile_yaml.parent)
+    return {"profile": profile_yaml.stem, "parameters": prof["parameters"] or {},
+            "chapters": {str(k): v for k, v in (prof["chapters"] or {}).items()},
+            "env": {str(k): str(v) for k, v in (prof["env"] or {}).items()},
             "signatures": {c.id: sorted(declared_parameters(c.path)) for c in find_chapters(notebooks)}}
 
 
