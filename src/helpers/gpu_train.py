@@ -18,7 +18,6 @@ trained alone up to float rounding (tests/test_gpu_recipe.py) and both share the
 """
 from __future__ import annotations
 
-import copy
 from typing import Callable, Sequence
 
 import torch
@@ -27,6 +26,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .data import Dataset, subsample
+from .marginal import meta_copy
 from .zoo import ZooSpec, _make_optimizer, crop_flip, crop_flip_draws, new_model
 
 # models per stack on a GPU, by architecture (small networks gain most from stacking; large ones fill the GPU alone);
@@ -65,7 +65,7 @@ def _stacked_forward(models: Sequence[nn.Module]) -> tuple[Callable[[torch.Tenso
     """A function of (M, B, C, H, W) images → (M, B, classes) logits over the stacked weights of ``models``, and the
     stacked parameters (leaves to optimize) and buffers (BatchNorm statistics, updated in place)."""
     params, buffers = stack_module_state(list(models))
-    base = copy.deepcopy(models[0]).to("meta")
+    base = meta_copy(models[0])
 
     def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         return functional_call(base, (p, b), (x,))
