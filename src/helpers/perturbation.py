@@ -387,6 +387,20 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (ra * rb).sum(-1) / den
 
 
+def over_pairs(maps: torch.Tensor) -> torch.Tensor:
+    """Rank correlation of maps (P, …, H, W) averaged over the unordered pairs along the first axis: (…)."""
+    p = maps.shape[0]
+    return torch.stack([rank_correlation(maps[i], maps[j]) for i in range(p) for j in range(i + 1, p)]).mean(0)
+
+
+def with_others(maps: torch.Tensor) -> torch.Tensor:
+    """Rank correlation of each model's maps with every other model's, averaged over the others: maps (M, …, H, W)
+    -> (M, …)."""
+    m = maps.shape[0]
+    return torch.stack([torch.stack([rank_correlation(maps[a], maps[b]) for b in range(m) if b != a]).mean(0)
+                        for a in range(m)])
+
+
 def kendall_matrix(means: torch.Tensor) -> torch.Tensor:
     """Kendall's τ (τ-b, ties allowed) between the rankings of K methods under every pair of B settings:
     ``means`` (..., K, B) → (..., B, B)."""
@@ -536,8 +550,7 @@ def across_values(sweep: torch.Tensor, baseline: int = 0) -> torch.Tensor:
     v = sweep.shape[0]
     if v < 2:
         raise ValueError("a hyperparameter sweep needs at least two values to compare maps across them")
-    s = sweep[:, baseline]
-    return torch.stack([rank_correlation(s[i], s[j]) for i in range(v) for j in range(i + 1, v)]).mean(0)
+    return over_pairs(sweep[:, baseline])
 
 
 def hyper_rows(sweeps: dict[tuple[str, str], torch.Tensor], hypers: dict[str, dict[str, Sequence]],
@@ -574,12 +587,8 @@ def shared_masks(models: Sequence[nn.Module], x: torch.Tensor, target: torch.Ten
     shared = torch.stack([rise(mod, x, target, baseline, seed=seed, **kwargs).sum(1) for mod in models])
     own = torch.stack([rise(mod, x, target, baseline, seed=seed + 1 + k, **kwargs).sum(1)
                        for k, mod in enumerate(models)])
-
-    def others(maps: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.stack([rank_correlation(maps[a], maps[b]) for b in range(m) if b != a]).mean(0)
-                            for a in range(m)])
-
-    return {"shared": others(shared), "independent": others(own), "masks_only": rank_correlation(shared, own)}
+    return {"shared": with_others(shared), "independent": with_others(own),
+            "masks_only": rank_correlation(shared, own)}
 
 
 def shared_mask_numbers(agreement: dict[str, torch.Tensor], n_boot: int = 1000, level: float = 0.9,
@@ -639,15 +648,12 @@ def sweep(methods: Sequence[str], models: Sequence[nn.Module], x: torch.Tensor, 
 def divergence(maps: torch.Tensor, reference: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Rank correlation of maps (B, K, M, N, H, W) across baselines and across seeds, each (K, M, N): the mean over
     pairs of baselines of one model's maps, and (under baseline ``reference``) the mean over the other models."""
-    nb, k, m = maps.shape[:3]
-    pairs = [(i, j) for i in range(nb) for j in range(i + 1, nb)]
-    across_b = torch.stack([rank_correlation(maps[i], maps[j]) for i, j in pairs]).mean(0)
+    m = maps.shape[2]
+    across_b = over_pairs(maps)
     ref = maps[reference]
     if m < 2:
         return across_b, torch.full_like(across_b, float("nan"))
-    across_s = torch.stack([torch.stack([rank_correlation(ref[:, a], ref[:, b]) for b in range(m) if b != a]).mean(0)
-                            for a in range(m)], 1)
-    return across_b, across_s
+    return across_b, with_others(ref.movedim(1, 0)).movedim(0, 1)
 
 
 def method_curves(models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor, maps: torch.Tensor,
