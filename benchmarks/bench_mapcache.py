@@ -26,9 +26,9 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["HELPERS_DATA"] = tempfile.mkdtemp(prefix="bench-mapcache-")  # an empty cache, removed by the OS
 
-    from helpers import mapcache
+    from helpers.attribution import mapcache
     from helpers.attribution import method_kwargs
-    from helpers.models import build_model
+    from helpers.zoo.architectures import build_model
 
     torch.manual_seed(0)
     dev = torch.device(args.device)

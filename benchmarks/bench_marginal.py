@@ -11,8 +11,8 @@ import time
 import torch
 
 from helpers.attribution import attribute
-from helpers.marginal import Marginalized
-from helpers.models import build_model
+from helpers.attribution.marginal import Marginalized
+from helpers.zoo.architectures import build_model
 
 
 def timed(fn, repeat: int = 3) -> float:

@@ -16,8 +16,8 @@ import time
 import numpy as np
 import torch
 
-from helpers import perturbation as pt
-from helpers.models import build_model
+from helpers.evaluation import faithfulness as pt
+from helpers.zoo.architectures import build_model
 
 
 def timed(fn) -> tuple[float, object]:

@@ -24,8 +24,10 @@ import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from helpers.data import load_dataset
-from helpers.marginal import meta_copy
-from helpers.zoo import LeNetGroup, Recipe, ZooSpec, logits, new_model, train_group, train_model
+from helpers.zoo.stacking import meta_copy
+from helpers.zoo.cpu import LeNetGroup, train_group
+from helpers.zoo import Recipe, ZooSpec, logits
+from helpers.zoo.training import new_model, train_model
 
 Step = Callable[[torch.Tensor], None]  # one optimizer step of every model; argument: (M, B) batch indices
 

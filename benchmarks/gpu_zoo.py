@@ -53,9 +53,9 @@ def bench_marginal(models: list, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
     """Seconds (best of 3) of the per-model captum loop, Marginalized's loop, vmap and automatic choice."""
     from captum.attr import Saliency
 
-    from helpers.marginal import Marginalized
+    from helpers.attribution.marginal import Marginalized
 
-    from helpers.marginal import best_seconds
+    from helpers.attribution.marginal import best_seconds
 
     def timed(fn) -> float:
         return best_seconds(fn, x.device, repeat=3)
@@ -74,9 +74,10 @@ def bench_marginal(models: list, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
 
 def snr_table(models: list, x: torch.Tensor, y: torch.Tensor, surrogate_samples: int) -> dict[str, dict]:
     """Per attribution method: energy SNR (bootstrap interval), pairwise and split-half correlation."""
-    from helpers import maps, snr
+    from helpers.attribution import maps
+    from helpers.evaluation import snr
     from helpers.attribution import METHODS
-    from helpers.marginal import marginalize_methods
+    from helpers.attribution.marginal import marginalize_methods
 
     kwargs = {m: {"seed": 0} for m in METHODS if METHODS[m].stochastic}
     kwargs["lime"]["n_samples"] = kwargs["kernel_shap"]["n_samples"] = surrogate_samples
@@ -120,7 +121,7 @@ def main() -> None:
         a.dataset = tiny_dataset(a.dataset)
         if a.out == "gpu_zoo.json":
             a.out = os.path.join(os.environ["HELPERS_DATA"], "gpu_zoo.json")
-    from helpers import gpu_train
+    from helpers.zoo import gpu as gpu_train
     from helpers.data import examples_per_class, load_dataset
     from helpers.zoo import Recipe, ZooSpec, load_zoo, train_zoo
 

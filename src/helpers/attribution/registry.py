@@ -1,0 +1,145 @@
+"""Attribution methods behind one call: ``attribute(method, model, inputs, target)``.
+
+Every method returns a tensor of the inputs' shape (N, C, H, W), computed batched over the N images, with
+``target`` the class whose **logit** (pre-softmax score) is explained. Methods are registered by name in
+:data:`METHODS` with a one-line summary, the paper they come from and their defaults, so chapters can list them.
+
+Defaults are explicit and differ from captum's where captum's would change the meaning: the gradient is signed
+(captum's ``Saliency`` takes ``abs=True``), GradCAM is reported signed and, separately, with the ReLU of the paper.
+Baselines are 0 in the models' input space, i.e. the dataset's mean colour (inputs are normalized). Methods with
+randomness of their own (SmoothGrad, LIME, KernelSHAP) take ``seed`` so that the method's noise can be told apart
+from the noise of the model's seed (Woerl et al., CVPR 2023).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+import torch
+from torch import nn
+
+
+
+TargetLike = int | Sequence[int] | torch.Tensor
+
+
+MethodFn = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered attribution method."""
+
+    name: str
+    fn: MethodFn
+    summary: str
+    reference: str
+    stochastic: bool = False  # has its own randomness (takes ``seed``)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, summary: str, reference: str, stochastic: bool = False,
+             **defaults: Any) -> Callable[[MethodFn], MethodFn]:
+    """Decorator adding ``fn(model, inputs, target, **kwargs) -> Tensor`` to :data:`METHODS`.
+
+    ``defaults`` are the keyword arguments the method is called with unless the caller overrides them."""
+
+    def deco(fn: MethodFn) -> MethodFn:
+        METHODS[name] = Method(name, fn, summary, reference, stochastic, dict(defaults))
+        return fn
+
+    return deco
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown attribution method {name!r}: choose one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def method_kwargs(methods: Sequence[str], seed: int = 0, surrogate_samples: int | None = None) -> dict[str, dict]:
+    """Keyword arguments of a chapter's methods: the same ``seed`` for every stochastic method (so that maps of
+    different models differ by the models, not the methods' sampling) and ``surrogate_samples`` perturbations for
+    LIME and KernelSHAP."""
+    out: dict[str, dict] = {}
+    for name in methods:
+        m = get_method(name)
+        kw: dict[str, Any] = {"seed": seed} if m.stochastic else {}
+        if surrogate_samples is not None and "n_samples" in m.defaults and name in ("lime", "kernel_shap"):
+            kw["n_samples"] = surrogate_samples
+        out[name] = kw
+    return out
+
+
+def check_inputs(inputs: torch.Tensor) -> None:
+    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4:
+        shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+        raise ValueError(f"inputs must be a batch of images (N, C, H, W), got {shape}: "
+                         f"add a batch dimension with x.unsqueeze(0)")
+
+
+def as_target(target: TargetLike, n: int, device: torch.device) -> torch.Tensor:
+    """One class index per image, as a long tensor of shape (n,)."""
+    t = torch.as_tensor(target, device=device).long()
+    if t.ndim == 0:
+        t = t.expand(n)
+    if t.shape != (n,):
+        raise ValueError(f"target must be one class index or one per image ({n}), got shape {tuple(t.shape)}: "
+                         f"pass an int or a sequence of length {n}")
+    return t
+
+
+def attribute(method: str, model: nn.Module, inputs: torch.Tensor, target: TargetLike, **kwargs) -> torch.Tensor:
+    """Attribution of ``model``'s ``target`` logit to each input pixel, batched over images.
+
+    >>> attribute("gradient", model, x, target=3)  # doctest: +SKIP
+    """
+    m = get_method(method)
+    check_inputs(inputs)
+    t = as_target(target, inputs.shape[0], inputs.device)
+    unknown = set(kwargs) - set(m.defaults) - ({"seed"} if m.stochastic else set())
+    if unknown:
+        raise ValueError(f"{method} takes no argument(s) {', '.join(sorted(unknown))}: "
+                         f"it accepts {', '.join(sorted(m.defaults) + (['seed'] if m.stochastic else [])) or 'none'}")
+    options = {**m.defaults, **kwargs}
+    if m.stochastic:  # the RNG is reseeded per image inside, so batched == one image at a time
+        options.setdefault("seed", 0)
+        with torch.random.fork_rng(devices=[inputs.device.index or 0] if inputs.device.type == "cuda" else []):
+            out = m.fn(model, inputs, t, **options)
+    else:
+        out = m.fn(model, inputs, t, **options)
+    return out.detach()
+
+
+def grid_mask(height: int, width: int, cell: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Feature mask of square ``cell``×``cell`` patches (1, 1, H, W): the "superpixels" of LIME and KernelSHAP."""
+    rows = torch.arange(height, device=device) // cell
+    cols = torch.arange(width, device=device) // cell
+    return (rows[:, None] * (-(-width // cell)) + cols[None, :]).view(1, 1, height, width)
+
+
+def _patch(inputs: torch.Tensor) -> int:
+    return max(2, inputs.shape[-1] // 7)  # 4 px on 28×28 MNIST, 4 px on 32×32 CIFAR (49–64 features)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """captum warns on every call that hooks on non-linear modules may misbehave; our models give every ReLU its
+    own module (helpers.models), which is what the warning asks for."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-linear.*|.*Setting forward, backward hooks.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module="captum")
+        yield
+
+
+# The methods that chapters 2 and 3 compare when ``methods=None``. RISE (chapter 6) is left out: its masks are shared
+# by every model (the book's shared-method-seed convention), so their sampling pattern is common to all its maps and
+# would count as agreement between seeds; chapter 6 measures how much. Methods registered after this line (chapter 7's
+# positive/signed variants) are chosen by name.
+CORE_METHODS: tuple[str, ...] = ("gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "deeplift",
+                                 "gradcam", "gradcam_relu", "guided_backprop", "lime", "kernel_shap", "occlusion")

@@ -1,0 +1,122 @@
+"""The chapter kit: one set-up shared by every chapter (parameters in; dataset, zoo spec, trained zoo, device out).
+
+A chapter's ``parameters`` cell defines the zoo by name (``dataset``, ``arch``, ``n_models``, the recipe fields,
+``vary``, ``seed_offset``, ``device``); ``setup(globals())`` reads exactly those names, checks them before any work
+(one-line errors that name the fix) and trains what the cache lacks. Every model is defined by (architecture,
+dataset, recipe, init seed, data-order seed), as in Woerl, Disselhoff & Wand (CVPR 2023)'s zoos of seeded networks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
+import torch
+from IPython.display import Markdown
+from torch import nn
+
+from ..data.datasets import Dataset, load_dataset
+from ..zoo.spec import Recipe, ZooSpec, seed_lists
+from ..zoo.store import LoadedZoo, ensure_zoo
+from ..attribution import mapcache
+from . import colab
+from . import report
+from ..data import settings
+
+
+RECIPE_PARAMS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "n_train")
+
+
+ZOO_PARAMS = ("dataset", "arch", "n_models", *RECIPE_PARAMS, "vary", "seed_offset", "device", "profile")
+
+
+_DEFAULTS: dict[str, Any] = {"vary": "both", "seed_offset": 0, "device": None, "profile": "manual"}
+
+
+@dataclass(frozen=True)
+class Kit:
+    """What a chapter works with: the dataset, the zoo's spec and trained models, and where they run."""
+
+    profile: str
+    ds: Dataset
+    spec: ZooSpec
+    zoo: LoadedZoo
+    device: torch.device
+    vary: str = "both"
+    seed_offset: int = 0
+
+    @property
+    def models(self) -> list[nn.Module]:
+        return self.zoo.models
+
+    @property
+    def n_models(self) -> int:
+        return self.spec.n_models
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.zoo.records(self.spec)
+
+    def model_label(self, k: int) -> str:
+        """"model k (seed i/d)", models numbered from 0 everywhere in the book."""
+        return f"model {k} (seed {self.spec.init_seeds[k]}/{self.spec.data_seeds[k]})"
+
+    def summary(self) -> Markdown:
+        """The zoo's accuracy table (one row per model)."""
+        return report.zoo_summary(self.spec, self.records, profile=self.profile, device=self.device)
+
+    def sibling(self, arch: str | None = None, n_models: int | None = None, vary: str | None = None,
+                progress: bool = True) -> "Kit":
+        """Another zoo with the same dataset and recipe (for architecture or seed ablations), trained if missing."""
+        n = self.n_models if n_models is None else int(n_models)
+        v = self.vary if vary is None else vary
+        init_seeds, data_seeds = seed_lists(n, v, self.seed_offset)
+        spec = replace(self.spec, arch=arch or self.spec.arch, n_models=n, init_seeds=init_seeds,
+                       data_seeds=data_seeds)
+        return replace(self, spec=spec, zoo=ensure_zoo(spec, device=self.device, progress=progress), vary=v)
+
+    def maps(self, methods: Sequence[str], inputs: torch.Tensor, target: torch.Tensor,
+             method_kwargs: dict[str, dict] | None = None, progress: bool = False) -> dict[str, torch.Tensor]:
+        """Per-model maps (M, N, H, W) of every method for this zoo, through the shared map cache
+        (:mod:`helpers.mapcache`): computed once, reused by every chapter and rerun that asks for the same maps."""
+        return mapcache.method_maps(self.spec.key, self.spec.seed_pairs, self.models, methods, inputs, target,
+                                    method_kwargs, progress)
+
+    def shares_models_with(self, other: "Kit") -> bool:
+        """Whether ``other``'s models are the first models of this zoo (so its maps can be reused)."""
+        return (other.spec.identity() == self.spec.identity() and other.n_models <= self.n_models
+                and other.spec.seed_pairs == self.spec.seed_pairs[:other.n_models])
+
+
+def check_parameters(params: Mapping[str, Any]) -> None:
+    """Refuse bad zoo parameters before any work, with a one-line error that names the fix."""
+    missing = [k for k in ("dataset", "arch", "n_models", *RECIPE_PARAMS) if k not in params]
+    if missing:
+        raise ValueError(f"the parameters cell lacks {', '.join(missing)}: define them (see chapter 1's cell)")
+    n = params["n_models"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n_models={n!r}: use a whole number of models ≥ 1")
+    if not isinstance(params["epochs"], int) or params["epochs"] < 1:
+        raise ValueError(f"epochs={params['epochs']!r}: use a whole number ≥ 1")
+    if params.get("vary", "both") not in ("both", "init", "data"):
+        raise ValueError(f"vary={params['vary']!r}: use 'both', 'init' or 'data'")
+
+
+def recipe_of(params: Mapping[str, Any]) -> Recipe:
+    return Recipe(**{k: params[k] for k in RECIPE_PARAMS})
+
+
+def setup(params: Mapping[str, Any], progress: bool = True) -> Kit:
+    """Build the chapter's zoo from the names of its parameters cell: ``kit = chapter.setup(globals())``.
+
+    Loads the dataset, trains the models that the cache lacks and loads them in eval mode on the chosen device
+    (``device=None``: ``$HELPERS_DEVICE``, else CUDA if available, else CPU). On Colab with a GPU, a chapter
+    whose ``profile`` is still ``"manual"`` first takes the ``colab`` profile's parameters
+    (:func:`helpers.colab.apply_profile`, a no-op elsewhere)."""
+    colab.apply_profile(params)
+    p = {**_DEFAULTS, **{k: params[k] for k in ZOO_PARAMS if k in params}}
+    check_parameters(p)
+    device = torch.device(p["device"]) if p["device"] else settings.default_device()
+    init_seeds, data_seeds = seed_lists(p["n_models"], p["vary"], p["seed_offset"])
+    spec = ZooSpec(p["arch"], p["dataset"], recipe_of(p), p["n_models"], init_seeds, data_seeds)
+    ds = load_dataset(p["dataset"])
+    zoo = ensure_zoo(spec, device=device, progress=progress)
+    return Kit(str(p["profile"]), ds, spec, zoo, device, p["vary"], int(p["seed_offset"]))

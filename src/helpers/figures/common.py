@@ -1,0 +1,129 @@
+"""Plotly figures that work on the static site: every slider position is precomputed as a frame.
+
+The browser switches frames with no Python kernel, so sliders work in the built book, on Colab and in JupyterLab.
+Display goes through :func:`show`: in the book build it writes HTML that relies on the plotly.js the book ships once
+(``_vendor/plotly.min.js``); on Colab and in Jupyter it uses plotly's own renderer.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+import sys
+from typing import Sequence
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+
+
+ENV_BOOK = "HELPERS_BOOK_BUILD"
+
+
+DIVERGING = "RdBu_r"
+
+
+def show(fig: go.Figure) -> None:
+    """Display ``fig`` so that it survives papermill and jupyter-book v1 offline (see toolchain notes)."""
+    from IPython.display import HTML, display
+
+    if os.environ.get(ENV_BOOK) == "1":
+        display(HTML(fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False,
+                                     config={"typesetMath": False})))
+    elif "google.colab" in sys.modules:
+        fig.show(renderer="colab")
+    else:
+        fig.show()
+
+
+def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _levels(m: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A normalized map in [-1, 1] as int8 levels -100…100: 1 byte per pixel in the page instead of 4, and the
+    1 % steps are invisible on a diverging colour scale."""
+    return np.round(np.clip(_np(m).astype(np.float32), -1, 1) * LEVELS).astype(np.int8)
+
+
+LEVELS = 100
+
+
+def _round(a: np.ndarray) -> np.ndarray:
+    return np.round(a.astype(np.float32), 3)  # 3 decimals are invisible on screen and keep pages small
+
+
+def image_trace(img: torch.Tensor | np.ndarray) -> go.BaseTraceType:
+    """An input image: (1, H, W) or (H, W) grey in [0, 1] as a heatmap, (3, H, W) RGB as an image trace."""
+    a = _np(img)
+    if a.ndim == 3 and a.shape[0] == 3:
+        return go.Image(z=(a.transpose(1, 2, 0) * 255).round().astype(np.uint8), hoverinfo="skip")
+    a = a.reshape(a.shape[-2:])
+    return go.Heatmap(z=_round(a), colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip")
+
+
+def map_trace(m: torch.Tensor | np.ndarray, showscale: bool = False) -> go.Heatmap:
+    """A normalized signed map in [-1, 1] on a fixed diverging scale (red = raises the logit)."""
+    ticks = dict(tickvals=[-LEVELS, -LEVELS // 2, 0, LEVELS // 2, LEVELS], ticktext=["−1", "−0.5", "0", "0.5", "1"])
+    return go.Heatmap(z=_levels(m), colorscale=DIVERGING, zmin=-LEVELS, zmax=LEVELS, showscale=showscale,
+                      colorbar=dict(title="norm.", len=0.8, **ticks),
+                      hovertemplate="x=%{x} y=%{y}<br>%{z} % of full scale<extra></extra>")
+
+
+def slider(names: Sequence[str], prefix: str, active: int = 0, labels: Sequence[str] | None = None) -> dict:
+    """A plotly slider whose steps jump to the precomputed frames ``names`` (no kernel needed)."""
+    steps = [dict(method="animate", label=str(lab),
+                  args=[[str(n)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                       transition=dict(duration=0))])
+             for n, lab in zip(names, labels if labels is not None else names)]
+    return dict(active=active, steps=steps, currentvalue=dict(prefix=prefix), pad=dict(t=10), len=0.9, x=0.05)
+
+
+def menu(labels: Sequence[str], styles: Sequence[dict], x: float = 0.0, y: float = 1.1) -> dict:
+    """A dropdown whose entry k restyles the traces with ``styles[k]`` (e.g. ``{"visible": [...]}``)."""
+    buttons = [dict(method="restyle", label=lab, args=[style]) for lab, style in zip(labels, styles)]
+    return dict(type="dropdown", buttons=buttons, direction="down", x=x, xanchor="left", y=y, yanchor="top",
+                showactive=True, active=0)
+
+
+def menu_label(text: str, x: float, y: float) -> dict:
+    """The annotation that names a dropdown, placed beside it."""
+    return dict(text=text, x=x, xanchor="left", xref="paper", yref="paper", y=y, showarrow=False)
+
+
+def square_axes(fig: go.Figure, n_axes: int) -> None:
+    """Hide ticks and make every pixel square (image grids)."""
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
+                     constrain="domain")
+    for k in range(1, n_axes + 1):
+        fig.layout[f"yaxis{'' if k == 1 else k}"].scaleanchor = f"x{'' if k == 1 else k}"
+
+
+def png_bytes(rgb: np.ndarray | torch.Tensor, scale: int = 1) -> bytes:
+    """(H, W, 3) floats in [0, 1] (or (H, W) grey) -> PNG bytes, enlarged ``scale`` times without smoothing."""
+    from PIL import Image
+
+    a = np.clip(np.asarray(_np(rgb), dtype=np.float32), 0, 1)
+    img = Image.fromarray((a * 255).round().astype(np.uint8))
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def png_uri(rgb: np.ndarray | torch.Tensor) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(rgb)).decode()
+
+
+def m_subset(n_models: int, candidates: Sequence[int] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 50)) -> list[int]:
+    """Slider values of M: a few sizes up to the zoo size (always 1 and the whole zoo), to keep pages light."""
+    return sorted({m for m in candidates if m < n_models} | {1, n_models})
+
+
+def rank_labels(n: int) -> list[str]:
+    """Menu labels for explained classes ranked per image: the true class, then the classes by mean logit
+    ("runner-up", "third", …), as in chapter 2's class menu."""
+    words = ["true class", "runner-up", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+    return [words[k] if k < len(words) else f"rank {k + 1}" for k in range(n)]

