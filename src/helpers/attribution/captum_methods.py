@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import _quiet, register
+from .registry import _quiet, register, register_variants
 
 
 @register("integrated_gradients", "path integral of gradients from a baseline (completeness: Σ = f(x) − f(x'))",
@@ -65,17 +65,12 @@ def _gradcam(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, relu:
     return cam.expand(-1, c, -1, -1) / c  # spread over channels so that the channel sum is the CAM
 
 
-@register("gradcam", "GradCAM of the model's gradcam_layer (LeNet: last conv; CIFAR nets: an intermediate "
-          "block), signed (no ReLU), bilinearly upsampled",
-          "Selvaraju et al., ICCV 2017")
-def _gradcam_signed(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return _gradcam(model, inputs, target, relu=False)
-
-
-@register("gradcam_relu", "GradCAM as in the paper: ReLU of the weighted activation map, upsampled",
-          "Selvaraju et al., ICCV 2017")
-def _gradcam_relu(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return _gradcam(model, inputs, target, relu=True)
+register_variants(_gradcam, {
+    "gradcam": ("GradCAM of the model's gradcam_layer (LeNet: last conv; CIFAR nets: an intermediate block), signed (no "
+                "ReLU), bilinearly upsampled", "Selvaraju et al., ICCV 2017", {"relu": False}),
+    "gradcam_relu": ("GradCAM as in the paper: ReLU of the weighted activation map, upsampled",
+                     "Selvaraju et al., ICCV 2017", {"relu": True}),
+})
 
 
 @register("guided_backprop", "gradient with negative signals stopped at every ReLU on the way back",

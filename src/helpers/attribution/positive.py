@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .captum_methods import cam_layer
-from .registry import register
+from .registry import register, register_variants
 
 
 @contextlib.contextmanager
@@ -80,16 +80,12 @@ def gradcam_pp(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, pos
     return _spread(cam.clamp_min(0) if positive else cam, inputs)
 
 
-@register("gradcam_pp", "GradCAM++: channel weights from α-weighted positive gradients (ReLU(g)), ReLU of the map",
-          "Chattopadhyay et al., WACV 2018")
-def _gradcam_pp(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return gradcam_pp(model, inputs, target, positive=True)
-
-
-@register("gradcam_pp_signed", "GradCAM++ with signed aggregation: α-weighted signed gradients, no ReLU",
-          "Khakzar, Baselizadeh & Navab 2020; Chattopadhyay et al. 2018")
-def _gradcam_pp_signed(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return gradcam_pp(model, inputs, target, positive=False)
+register_variants(gradcam_pp, {
+    "gradcam_pp": ("GradCAM++: channel weights from α-weighted positive gradients (ReLU(g)), ReLU of the map",
+                   "Chattopadhyay et al., WACV 2018", {"positive": True}),
+    "gradcam_pp_signed": ("GradCAM++ with signed aggregation: α-weighted signed gradients, no ReLU",
+                          "Khakzar, Baselizadeh & Navab 2020; Chattopadhyay et al. 2018", {"positive": False}),
+})
 
 
 def _effective_bias(module: nn.Module) -> torch.Tensor | None:
@@ -162,16 +158,13 @@ def fullgrad(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, posit
     return cam[:, None].expand(-1, c, -1, -1) / c
 
 
-@register("fullgrad", "FullGrad: |input-gradient ⊙ input| plus |bias-gradient ⊙ bias| of every layer, each scaled "
-          "to [0, 1] and upsampled", "Srinivas & Fleuret, NeurIPS 2019")
-def _fullgrad(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return fullgrad(model, inputs, target, positive=True)
-
-
-@register("fullgrad_signed", "FullGrad with signed aggregation: the same terms without the absolute value, each "
-          "divided by its largest |value|", "Khakzar, Baselizadeh & Navab 2020; Srinivas & Fleuret 2019")
-def _fullgrad_signed(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return fullgrad(model, inputs, target, positive=False)
+register_variants(fullgrad, {
+    "fullgrad": ("FullGrad: |input-gradient ⊙ input| plus |bias-gradient ⊙ bias| of every layer, each scaled to [0, 1] "
+                 "and upsampled", "Srinivas & Fleuret, NeurIPS 2019", {"positive": True}),
+    "fullgrad_signed": ("FullGrad with signed aggregation: the same terms without the absolute value, each divided by "
+                        "its largest |value|", "Khakzar, Baselizadeh & Navab 2020; Srinivas & Fleuret 2019",
+                        {"positive": False}),
+})
 
 
 def _batchnorm_pairs(model: nn.Module) -> list[tuple[list[str], str]]:

@@ -54,6 +54,18 @@ def register(name: str, summary: str, reference: str, stochastic: bool = False,
     return deco
 
 
+def register_variants(fn: MethodFn, variants: dict[str, tuple[str, str, dict[str, Any]]]) -> None:
+    """Register one function under several names, each calling it with fixed keyword arguments: the signed and the
+    positive variant of a method (Khakzar et al. 2020), e.g. ``{"gradcam": (summary, reference, {"relu": False})}``.
+    Every variant reports ``fn``'s module, so the map cache keys its maps by that module's source."""
+    for name, (summary, reference, fixed) in variants.items():
+        def call(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, _fixed=dict(fixed)) -> torch.Tensor:
+            return fn(model, inputs, target, **_fixed)
+
+        call.__module__, call.__name__, call.__qualname__ = fn.__module__, f"{fn.__name__}[{name}]", name
+        METHODS[name] = Method(name, call, summary, reference)
+
+
 def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown attribution method {name!r}: choose one of {', '.join(METHODS)}")
