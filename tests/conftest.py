@@ -1,7 +1,10 @@
-"""Shared fixtures: an isolated data root per test, the offline datasets in ../shared/data, tiny models."""
+"""Shared fixtures: an isolated data root per test, the offline datasets in ../shared/data, tiny models, and real
+read-only folders and full disks (mounts; root ignores chmod)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,55 @@ def data_root(tmp_path, monkeypatch) -> Path:
 def _threads():
     torch.set_num_threads(2)
     yield
+
+
+def _mount(*args: str) -> str | None:
+    """Run mount/umount; the error text, or None on success."""
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return str(err)
+    return None if r.returncode == 0 else (r.stderr.strip() or f"exit {r.returncode}")
+
+
+@pytest.fixture
+def read_only():
+    """``with read_only(folder):`` makes ``folder`` a read-only bind mount of itself (root ignores chmod, so a
+    permission bit proves nothing); skips where the machine allows no mounts."""
+
+    @contextlib.contextmanager
+    def make(folder: Path):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        err = _mount("mount", "--bind", str(folder), str(folder))
+        if err is None:
+            err = _mount("mount", "-o", "remount,bind,ro", str(folder))
+            if err is not None:
+                _mount("umount", str(folder))
+        if err is not None:
+            pytest.skip(f"cannot make a read-only mount here ({err}): needs root and mount rights")
+        try:
+            yield folder
+        finally:
+            _mount("umount", str(folder))
+
+    return make
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a tmpfs of ``size`` bytes (a disk that fills up); skips where mounts are not allowed."""
+    made = []
+
+    def make(size: int) -> Path:
+        folder = tmp_path / f"disk{len(made)}"
+        folder.mkdir()
+        err = _mount("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
+        if err is not None:
+            pytest.skip(f"cannot mount a small tmpfs here ({err}): needs root and mount rights")
+        made.append(folder)
+        return folder
+
+    yield make
+    for folder in made:
+        _mount("umount", str(folder))

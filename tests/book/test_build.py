@@ -286,3 +286,27 @@ def test_built_book_vendored_every_asset(built_book):
     for path in ("mathjax/tex-chtml.js", "widgets/embed-amd.js", "widgets/assets-path.js", "require.js",
                  "plotly.min.js"):
         assert (vendored / path).is_file() and (vendored / path).stat().st_size > 0, path
+
+
+def test_a_diverging_run_keeps_the_good_page_and_caches_nothing(built_book, monkeypatch):
+    """``-p lr=1000`` trains chance-level models: the run stops with one line and the good page stays; ``lr=0`` is
+    refused before a kernel starts."""
+    data = built_book["dir"].parent / "data"
+    monkeypatch.setenv("HELPERS_DATA", str(data))
+    out = built_book["dir"] / "notebooks"
+    page = out / "01_logit_gradients.ipynb"
+    before = page.read_bytes()
+    zoos = {p.name: sorted(q.name for q in p.glob("*.pt")) for p in (data / "cache" / "zoo").iterdir()}
+    try:
+        with pytest.raises(SystemExit) as err:
+            runner.run_chapters("smoke", ["01"], {"lr": 1000}, out_dir=out, progress=False)
+        assert re.search(r"^\[01\] 01_logit_gradients failed in cell \d+: TrainingFailed: model i\d_d\d of "
+                         r"lenet/mnist-5k .*: try lr ≤ 0.01 \(lr=1000\).* is unchanged$", str(err.value))
+        assert page.read_bytes() == before
+        after = {p.name: sorted(q.name for q in p.glob("*.pt")) for p in (data / "cache" / "zoo").iterdir()}
+        assert {k: v for k, v in after.items() if k not in zoos} in ({}, {k: [] for k in set(after) - set(zoos)})
+        with pytest.raises(SystemExit, match=r"lr=0 cannot train: use a learning rate > 0"):
+            runner.run_chapters("smoke", ["01"], {"lr": 0}, out_dir=out, progress=False)
+        assert page.read_bytes() == before
+    finally:
+        (out / "01_logit_gradients.failed.ipynb").unlink(missing_ok=True)

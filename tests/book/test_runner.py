@@ -110,6 +110,11 @@ ZOO = {"profile": "x", "dataset": "mnist-5k", "arch": "lenet", "n_models": 4, "e
     ({"optimizer": "rmsprop"}, r"unknown optimizer 'rmsprop': use 'adam' or 'sgd'"),
     ({"vary": "seed"}, r"vary='seed': use 'both', 'init' or 'data'"),
     ({"device": "gpu"}, r"device='gpu': use cpu, cuda"),
+    ({"lr": 0}, r"lr=0 cannot train: use a learning rate > 0"),
+    ({"lr": "abc"}, r"lr='abc' cannot train"),
+    ({"seed_offset": -1}, r"seed_offset=-1: use a whole number ≥ 0"),
+    ({"n_models": 2, "MIN_MODELS": 3}, r"n_models=2 but this chapter needs n_models ≥ 3: raise n_models"),
+    ({"n_sanity_models": 5}, r"n_sanity_models=5 but n_models=4: use n_sanity_models ≤ n_models"),
 ])
 def test_validate_refuses_bad_parameters_with_the_fix(change, message):
     params.validate(ZOO, ZOO, nullable={"n_stats"})  # the base is fine
@@ -290,8 +295,8 @@ def test_a_failure_keeps_the_previous_page(project):
     assert err.value.code == (f"[01] 01_one failed: RuntimeError: the kernel died; the failed notebook is {failed}; "
                               f"{page} is unchanged")
     assert page.read_bytes() == before and failed.is_file()
-    assert sorted(p.name for p in page.parent.iterdir()) == [".runs.json", "01_one.failed.ipynb", "01_one.ipynb",
-                                                             "timings.json"]
+    assert sorted(p.name for p in page.parent.iterdir()) == [".runs.json", ".runs.json.lock", ".timings.json.lock",
+                                                             "01_one.failed.ipynb", "01_one.ipynb", "timings.json"]
     assert runner.run_chapters("default", ["01"], root=root, progress=False) == [("01", "cached")]
     from helpers.book import build as book_lib
 
@@ -347,7 +352,8 @@ def test_papermill_run_marks_profile_and_commit_and_a_failure_changes_nothing(ti
     errors = [o for c in json.loads(failed.read_text())["cells"] for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert errors and errors[0]["evalue"] == "boom"
-    assert sorted(p.name for p in out.iterdir()) == [".runs.json", "01_tiny.failed.ipynb", "01_tiny.ipynb",
+    assert sorted(p.name for p in out.iterdir()) == [".runs.json", ".runs.json.lock", ".timings.json.lock",
+                                                     "01_tiny.failed.ipynb", "01_tiny.ipynb",
                                                      "timings.json"]
     mask = os.umask(0)
     os.umask(mask)
@@ -370,3 +376,43 @@ def test_the_built_page_shows_profile_and_commit(tiny_run, tmp_path):
     text = re.sub(r"<[^>]+>", "", html)
     assert f"Executed with the profile smoke at commit {tiny_run['commit']} on" in text
     assert book.page_profiles(book_dir) == {"01_tiny": "smoke"}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_device_the_machine_lacks_is_refused_before_the_kernel():
+    with pytest.raises(ValueError, match=r"device='cuda' but this machine has no CUDA GPU: use device=None"):
+        params.validate({**ZOO, "device": "cuda"}, ZOO, nullable={"n_stats"})
+
+
+def test_the_next_run_removes_what_killed_runs_left(project):
+    import subprocess
+
+    root = project["root"]
+    out = root / "book" / "notebooks"
+    out.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = [out / f".01_one.running-{dead.pid}-x.ipynb", out / f".tmp-{dead.pid}-y-.runs.json"]
+    live = out / f".02_two.running-{os.getpid()}-z.ipynb"  # a run going on now (this process)
+    for path in [*left, live]:
+        path.write_text("{}")
+    runner.run_chapters("default", ["01"], root=root, progress=False)
+    assert not any(p.exists() for p in left) and live.exists()
+
+
+def test_concurrent_runs_keep_every_entry_of_the_run_record(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / ".runs.json"
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from helpers.book import runner
+        for i in range(100):
+            runner._record_run(Path({str(path)!r}), "p" + sys.argv[1], f"ch{{sys.argv[1]}}_{{i}}", "k")
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(k)]) for k in range(3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    assert sum(len(v) for v in runner.read_runs(path).values()) == 300

@@ -104,3 +104,43 @@ def test_gradcam_layer_is_not_a_one_pixel_map(name, size):
         model(_input(name))
     hook.remove()
     assert seen == [size]
+
+
+class _Planted:
+    """A pickle that runs code when it is unpickled (what a planted checkpoint could do)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch planted-code-ran",))
+
+
+def test_a_planted_hub_checkpoint_is_refused_before_it_is_read(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    planted = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    planted.parent.mkdir(parents=True)
+    torch.save({"fc.weight": _Planted()}, planted)
+    with pytest.raises(RuntimeError, match=r"does not match its checksum .* delete it"):
+        build_model("resnet18-imagenet", 3, 25)
+    assert not (tmp_path / "planted-code-ran").exists()
+
+
+def test_every_load_of_weights_is_safe():
+    """No torch.load without weights_only=True, and no torchvision get_state_dict (it unpickles unsafely)."""
+    import re
+    from pathlib import Path
+
+    import helpers
+
+    bad = []
+    for path in Path(helpers.__file__).parent.rglob("*.py"):
+        code = path.read_text()
+        for m in re.finditer(r"torch\.load\(([^)]*)\)", code):
+            if "weights_only=True" not in m.group(1):
+                bad.append(f"{path.name}: {m.group(0)}")
+        bad += [f"{path.name}: get_state_dict(" for _ in re.finditer(r"\.get_state_dict\(", code)]
+        for m in re.finditer(r"load_state_dict_from_url\(([^)]*)\)", code):
+            if "weights_only=True" not in m.group(1) or "check_hash=True" not in m.group(1):
+                bad.append(f"{path.name}: {m.group(0)}")
+    assert bad == []

@@ -31,7 +31,7 @@ def ds() -> Dataset:
 
 
 def _spec(arch="cifar-fast", n=2, **recipe) -> ZooSpec:
-    r = Recipe(**{"epochs": 1, "batch_size": 32, "lr": 0.05, "optimizer": "sgd", **recipe})
+    r = Recipe(**{"epochs": 1, "batch_size": 32, "lr": 0.05, "optimizer": "sgd", "min_accuracy": 0.0, **recipe})
     return ZooSpec(arch, "synthetic", r, n, arch_kwargs=FAST if arch == "cifar-fast" else {})
 
 
@@ -187,7 +187,7 @@ def test_seeds_are_respected(ds):
 
 
 def test_train_zoo_with_the_gpu_engine_stores_loadable_models(data_root):
-    spec = ZooSpec("lenet", "mnist-5k", Recipe(epochs=1, batch_size=64, n_train=128, schedule="onecycle"), 3)
+    spec = ZooSpec("lenet", "mnist-5k", Recipe(epochs=1, batch_size=64, n_train=128, schedule="onecycle", min_accuracy=0.0), 3)
     manifest = train_zoo(spec, device="cpu", progress=False, engine="gpu", group=2)
     assert sorted(manifest["models"]) == ["i0_d0", "i1_d1", "i2_d2"]
     models = load_zoo(spec, device="cpu").models

@@ -12,7 +12,7 @@ from helpers.zoo import training
 from helpers.zoo import Recipe, ZooSpec, load_zoo, seed_lists, train_zoo
 from helpers.zoo.training import new_model
 
-TINY = Recipe(epochs=1, batch_size=64, n_train=300)
+TINY = Recipe(epochs=1, batch_size=64, n_train=300, min_accuracy=0.0)  # mechanics, not accuracy
 
 
 def spec(n=2, **kw) -> ZooSpec:
@@ -176,7 +176,7 @@ def test_crop_flip_keeps_content():
 
 def test_amp_is_in_the_key_only_when_on():
     assert "amp" not in spec(1).identity()["recipe"]
-    on = ZooSpec("lenet", "mnist-5k", Recipe(epochs=1, n_train=300, amp=True), 1)
+    on = ZooSpec("lenet", "mnist-5k", Recipe(epochs=1, n_train=300, amp=True, min_accuracy=0.0), 1)
     assert on.identity()["recipe"]["amp"] is True and on.key != spec(1).key
 
 
@@ -195,7 +195,7 @@ def test_pretrained_backbone_is_read_for_training_not_for_loading(data_root, tmp
     fake = models.from_torchvision_resnet(__import__("torchvision").models.resnet18(weights=None).state_dict())
     reads = []
     monkeypatch.setattr(models, "imagenet_resnet18_state", lambda: reads.append(1) or fake)
-    s = ZooSpec("resnet18-imagenet", f"folder:{tmp_path / 'dogs'}", Recipe(epochs=1, batch_size=6), 2)
+    s = ZooSpec("resnet18-imagenet", f"folder:{tmp_path / 'dogs'}", Recipe(epochs=1, batch_size=6, min_accuracy=0.0), 2)
     train_zoo(s, device="cpu", progress=False)
     assert len(reads) == 2  # one backbone per trained model
     a, b = load_zoo(s, device="cpu").models
@@ -237,9 +237,9 @@ PAIRS = [(0, 0), (1, 5), (7, 3)]
 @pytest.mark.parametrize("arch,recipe", [
     # SGD: a rounding difference stays a rounding difference, so the weights must agree tightly
     ("lenet-deep", Recipe(epochs=2, batch_size=64, n_train=160, optimizer="sgd", lr=0.05, schedule="cosine",
-                          weight_decay=5e-4, augment="crop-flip")),
+                          weight_decay=5e-4, augment="crop-flip", min_accuracy=0.0)),
     # Adam, the default recipe (ragged last batch); few steps: Adam turns a max-pool near-tie into an lr-sized step
-    ("lenet", Recipe(epochs=1, batch_size=64, n_train=160)),
+    ("lenet", Recipe(epochs=1, batch_size=64, n_train=160, min_accuracy=0.0)),
 ])
 def test_group_training_equals_one_at_a_time(data_root, arch, recipe, workers):
     ds = datasets.load_dataset("mnist-5k")

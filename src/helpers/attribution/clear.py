@@ -174,7 +174,7 @@ def scale_responses(unit: torch.Tensor, logits: torch.Tensor, start: str = "resp
 
 def _unit_responses(model: nn.Module, x: torch.Tensor, backend: str, batch_size: int) -> torch.Tensor:
     fn = get_backend(backend)
-    check_inputs(x)
+    check_inputs(x, model)
     if model.training:
         raise ValueError("model is in training mode (BatchNorm would mix images): call model.eval() first")
     if batch_size < 1:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import io
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 import torch
 from torch import nn
 
 from ..data import settings
+from ..data.files import NotWritable, atomic_write, remove_stale_temporaries
 
 
 _CODE = ("attribution/registry.py", "attribution/marginal.py", "zoo/architectures.py")  # what computes every map
@@ -71,27 +72,82 @@ def folder() -> Path:
     return settings.cache_root() / "maps"
 
 
-def load(k: str) -> torch.Tensor | None:
+FORMAT = 2  # an entry: {"maps": tensor, "sha256", "shape", "dtype"}; older bare tensors are misses
+
+
+class BadEntry(Exception):
+    """A cache entry that cannot be trusted (checksum, shape, dtype or values); it is deleted and recomputed."""
+
+
+def _digest(maps: torch.Tensor) -> str:
+    return hashlib.sha256(maps.contiguous().numpy().tobytes()).hexdigest()
+
+
+def load(k: str, shape: Sequence[int] | None = None) -> torch.Tensor | None:
+    """The maps stored under ``k``, or ``None`` (a miss). An entry that is damaged, was edited (its sha256 no
+    longer matches: torch does not check the zip's CRC), has another shape than ``shape`` (the request's
+    models × images × H × W), another dtype or a non-finite value is deleted with a warning, and is a miss."""
     path = folder() / f"{k}.pt"
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a damaged file is a miss, and is rewritten
+        entry = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(entry, dict) or entry.get("format") != FORMAT:
+            raise BadEntry("written by an older version of the cache")
+        maps = entry["maps"]
+        if not isinstance(maps, torch.Tensor) or _digest(maps) != entry["sha256"]:
+            raise BadEntry("its checksum does not match (the file changed after it was written)")
+        if str(maps.dtype) != entry["dtype"] or not maps.is_floating_point():
+            raise BadEntry(f"dtype {maps.dtype}, expected {entry['dtype']} (floating point)")
+        if list(maps.shape) != list(entry["shape"]) or (shape is not None and list(maps.shape) != list(shape)):
+            raise BadEntry(f"shape {tuple(maps.shape)}, expected {tuple(shape or entry['shape'])}")
+        if not bool(torch.isfinite(maps).all()):
+            raise BadEntry("it holds non-finite values")
+    except Exception as err:  # a damaged, foreign or edited file is a miss, and is recomputed
+        why = err if isinstance(err, BadEntry) else f"it cannot be read ({type(err).__name__})"
+        warnings.warn(f"map cache entry {path.name} was bad ({why}): deleted, recomputing", stacklevel=2)
+        path.unlink(missing_ok=True)
         return None
+    return maps
 
 
-def save(k: str, maps: torch.Tensor) -> None:
+_READ_ONLY_WARNED: set[Path] = set()
+
+
+def save(k: str, maps: torch.Tensor) -> bool:
+    """Store ``maps`` under ``k`` (atomically, with its checksum, shape and dtype); return whether it was stored.
+    A cache folder that cannot be written is used read-only: the maps are kept in memory only, with one warning.
+    Non-finite maps are refused (they would poison every later hit)."""
+    maps = maps.detach().to("cpu").contiguous()
+    if not maps.is_floating_point() or not bool(torch.isfinite(maps).all()):
+        raise ValueError(f"refusing to cache non-finite maps under {k}: check the method's inputs")
     out = folder()
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
-    os.close(fd)
+    remove_stale()
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "maps": maps, "sha256": _digest(maps), "shape": list(maps.shape),
+                "dtype": str(maps.dtype)}, buf)
     try:
-        torch.save(maps.detach().to("cpu").contiguous(), tmp)
-        os.replace(tmp, out / f"{k}.pt")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        atomic_write(out / f"{k}.pt", buf.getvalue())
+    except NotWritable:
+        if out not in _READ_ONLY_WARNED:
+            _READ_ONLY_WARNED.add(out)
+            warnings.warn(f"the map cache {out} is read-only: computing the missing maps without saving them "
+                          f"(set HELPERS_DATA to a writable folder to keep them)", stacklevel=2)
+        return False
+    return True
+
+
+_CLEANED: set[Path] = set()
+
+
+def remove_stale() -> None:
+    """Once per process: remove temporary files that killed runs left in the cache folder (those whose process
+    is gone; files of runs going on now are kept), and the unnamed ``tmp*.tmp`` files of older versions."""
+    out = folder()
+    if out in _CLEANED or not out.is_dir():
+        return
+    _CLEANED.add(out)
+    remove_stale_temporaries(out, legacy=("tmp*.tmp",))  # older versions named no process: removed an hour old
 
 
 def method_maps(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], models: Sequence[nn.Module],
@@ -110,9 +166,10 @@ def method_maps(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], models: Seq
     t = as_target(target, inputs.shape[0], inputs.device)
     out: dict[str, torch.Tensor] = {}
     missing = []
+    shape = (len(models), inputs.shape[0], *inputs.shape[-2:])
     for m in methods:
         k = key(zoo_key, seed_pairs, m, method_kwargs.get(m, {}), inputs, t)
-        hit = load(k)
+        hit = load(k, shape)
         if hit is None:
             missing.append((m, k))
         else:
@@ -120,6 +177,11 @@ def method_maps(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], models: Seq
     if missing:
         fresh = compute([m for m, _ in missing], models, inputs, t, method_kwargs, progress)
         for m, k in missing:
+            bad = ~torch.isfinite(fresh[m]).flatten(2).all(-1)  # (M, N): a map with a NaN or an inf
+            if bool(bad.any()):
+                raise ValueError(f"{m} returned non-finite maps for {int(bad.any(0).sum())} of {bad.shape[1]} images "
+                                 f"(on {int(bad.any(1).sum())} of {bad.shape[0]} models): check the images and "
+                                 f"models for NaN or inf; nothing was cached")
             save(k, fresh[m])
             out[m] = fresh[m]
     return {m: out[m] for m in methods}

@@ -136,8 +136,8 @@ class Marginalized:
     def attribute(self, inputs: torch.Tensor, target: TargetLike, batch_size: int = 256,
                   model_batch: int | None = None) -> MarginalMaps:
         """Maps of every model for every image, ``batch_size`` images at a time."""
-        check_inputs(inputs)
-        t = as_target(target, inputs.shape[0], inputs.device)
+        check_inputs(inputs, self.models[0])
+        t = as_target(target, inputs.shape[0], inputs.device, self.models[0])
         chunks = []
         self.model_batch = model_batch or self.model_batch or len(self.models)
         for i in range(0, inputs.shape[0], batch_size):

@@ -86,21 +86,63 @@ def method_kwargs(methods: Sequence[str], seed: int = 0, surrogate_samples: int 
     return out
 
 
-def check_inputs(inputs: torch.Tensor) -> None:
+def _takes(model: nn.Module | None) -> tuple[int | None, int | None, int | None, str]:
+    """(channels, image size, classes, name) the model takes: its ``input_spec`` (set by build_model), else the
+    first convolution's input channels and the last linear layer's outputs; None where unknown."""
+    if model is None:
+        return None, None, None, "the model"
+    spec = getattr(model, "input_spec", None)
+    if spec is not None:
+        return spec.channels, spec.size, spec.classes, spec.arch
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return (convs[0].in_channels if convs else None, None, linears[-1].out_features if linears else None,
+            type(model).__name__)
+
+
+def check_inputs(inputs: torch.Tensor, model: nn.Module | None = None) -> None:
+    """Refuse inputs no model should explain, before any work, with one line that names the fix: not a batch of
+    images, an empty batch, a non-float dtype, NaN or inf pixels, or channels / size the model does not take."""
     if not isinstance(inputs, torch.Tensor) or inputs.ndim != 4:
         shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
         raise ValueError(f"inputs must be a batch of images (N, C, H, W), got {shape}: "
                          f"add a batch dimension with x.unsqueeze(0)")
+    if inputs.shape[0] == 0:
+        raise ValueError("inputs is an empty batch (0 images): pass at least one image")
+    if not inputs.is_floating_point():
+        raise ValueError(f"inputs are {inputs.dtype}: pass float images normalized like the model's dataset "
+                         f"(e.g. load_dataset(name).test.x), not raw pixels")
+    bad = ~torch.isfinite(inputs)
+    if bool(bad.any()):
+        images = bad.flatten(1).any(1).nonzero().flatten().tolist()
+        raise ValueError(f"inputs hold {int(bad.sum())} NaN or inf pixel value(s), in image(s) {images[:5]}"
+                         f"{' …' if len(images) > 5 else ''}: clean or drop those images before explaining them")
+    channels, size, _, name = _takes(model)
+    if channels is not None and inputs.shape[1] != channels:
+        raise ValueError(f"inputs have {inputs.shape[1]} channel(s) but {name} takes {channels}: explain images of "
+                         f"the dataset the model was trained on")
+    if size is not None and tuple(inputs.shape[-2:]) != (size, size):
+        raise ValueError(f"inputs are {inputs.shape[-2]}×{inputs.shape[-1]} but {name} takes {size}×{size}: explain "
+                         f"images of the dataset the model was trained on")
 
 
-def as_target(target: TargetLike, n: int, device: torch.device) -> torch.Tensor:
-    """One class index per image, as a long tensor of shape (n,)."""
-    t = torch.as_tensor(target, device=device).long()
+def as_target(target: TargetLike, n: int, device: torch.device, model: nn.Module | None = None) -> torch.Tensor:
+    """One class index per image, as a long tensor of shape (n,); with ``model``, checked against its classes."""
+    t = torch.as_tensor(target, device=device)
+    if t.is_floating_point() or t.dtype == torch.bool:
+        raise ValueError(f"target must be class indices (int), got {t.dtype}: pass an int or a list of ints")
+    t = t.long()
     if t.ndim == 0:
         t = t.expand(n)
     if t.shape != (n,):
         raise ValueError(f"target must be one class index or one per image ({n}), got shape {tuple(t.shape)}: "
                          f"pass an int or a sequence of length {n}")
+    classes = _takes(model)[2]
+    if n and (int(t.min()) < 0 or (classes is not None and int(t.max()) >= classes)):
+        bad = int(t.min()) if int(t.min()) < 0 else int(t.max())
+        top = f"0 … {classes - 1}" if classes is not None else "indices ≥ 0"
+        raise ValueError(f"target {bad} is out of range for {_takes(model)[3]}"
+                         f"{f' with {classes} classes' if classes is not None else ''}: use {top}")
     return t
 
 
@@ -110,8 +152,8 @@ def attribute(method: str, model: nn.Module, inputs: torch.Tensor, target: Targe
     >>> attribute("gradient", model, x, target=3)  # doctest: +SKIP
     """
     m = get_method(method)
-    check_inputs(inputs)
-    t = as_target(target, inputs.shape[0], inputs.device)
+    check_inputs(inputs, model)
+    t = as_target(target, inputs.shape[0], inputs.device, model)
     unknown = set(kwargs) - set(m.defaults) - ({"seed"} if m.stochastic else set())
     if unknown:
         raise ValueError(f"{method} takes no argument(s) {', '.join(sorted(unknown))}: "

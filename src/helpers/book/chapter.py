@@ -94,10 +94,36 @@ def check_parameters(params: Mapping[str, Any]) -> None:
     n = params["n_models"]
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n_models={n!r}: use a whole number of models ≥ 1")
+    least = params.get("MIN_MODELS", 1)
+    if n < least:
+        raise ValueError(f"n_models={n} but this chapter needs n_models ≥ {least}: raise n_models")
+    offset = params.get("seed_offset", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValueError(f"seed_offset={offset!r}: use a whole number ≥ 0 (the first seed of the zoo)")
+    check_device(params.get("device"))
     if not isinstance(params["epochs"], int) or params["epochs"] < 1:
         raise ValueError(f"epochs={params['epochs']!r}: use a whole number ≥ 1")
     if params.get("vary", "both") not in ("both", "init", "data"):
         raise ValueError(f"vary={params['vary']!r}: use 'both', 'init' or 'data'")
+
+
+def check_device(device: Any) -> None:
+    """Refuse a device this machine does not have (``device=cuda`` without a GPU) before any work."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r}: use cpu, cuda, cuda:N or mps, or None (automatic)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but this machine has no CUDA GPU: use device=None (automatic) or cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r} but this machine has {torch.cuda.device_count()} GPU(s): use "
+                         f"cuda:0 … cuda:{torch.cuda.device_count() - 1}")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} but this machine has no Apple GPU: use device=None (automatic) or cpu")
 
 
 def recipe_of(params: Mapping[str, Any]) -> Recipe:

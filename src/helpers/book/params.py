@@ -13,7 +13,7 @@ _AT_LEAST = {"n_arch_models": (2, "an SNR needs at least two models per architec
              "n_classes_shown": (2, "the chapter compares the true class with the runner-up")}
 
 
-_AT_MOST_ZOO = {"n_single": "<=", "n_ensemble": "<"}  # compared with n_models
+_AT_MOST_ZOO = {"n_single": "<=", "n_ensemble": "<", "n_sanity_models": "<="}  # compared with n_models
 
 
 _UNIT_INTERVAL = ("level", "confident")
@@ -72,13 +72,10 @@ def validate(params: Mapping[str, Any], defaults: Mapping[str, Any] | None = Non
     _check_names(p, ("arch",), ("architectures",), "helpers.zoo.architectures", "MODELS", "architecture")
     _check_names(p, ("class_method",), ("methods", "class_methods"), "helpers.attribution", "METHODS",
                  "attribution method")
-    if "device" in p and p["device"] is not None:
-        import torch
+    if "device" in p:
+        from .chapter import check_device
 
-        try:
-            torch.device(p["device"])
-        except (RuntimeError, TypeError):
-            raise ValueError(f"device={p['device']!r}: use cpu, cuda, cuda:N or mps, or None (automatic)") from None
+        check_device(p["device"])
     if "classes" in p and p["classes"] is not None and (
             not isinstance(p["classes"], list) or not all(_whole(c) and c >= 0 for c in p["classes"])):
         raise ValueError(f"classes={p['classes']!r}: use None (every class) or a list of class indices, "

@@ -77,8 +77,10 @@ class Param:
         return self.default is None or re.search(r"\bNone\b", self.help) is not None
 
 
-def inspect_parameters(nb_path: Path) -> dict[str, Param]:
-    """The notebook's ``parameters`` cell, read by papermill; defaults parsed as Python literals where they are."""
+CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")  # upper-case names of the parameters cell: the chapter's constants
+
+
+def _parameters_cell(nb_path: Path) -> dict[str, Param]:
     import papermill
 
     out = {}
@@ -89,6 +91,18 @@ def inspect_parameters(nb_path: Path) -> dict[str, Param]:
             default = info["default"]  # an expression: kept as its source text
         out[name] = Param(default, info.get("help") or "")
     return out
+
+
+def inspect_parameters(nb_path: Path) -> dict[str, Param]:
+    """The notebook's ``parameters`` cell, read by papermill; defaults parsed as Python literals where they are.
+    Upper-case names (``MIN_MODELS = 2``) are the chapter's constants, not parameters: see :func:`constants`."""
+    return {k: v for k, v in _parameters_cell(nb_path).items() if not CONSTANT.fullmatch(k)}
+
+
+def constants(nb_path: Path) -> dict[str, Param]:
+    """The chapter's constants, declared in its parameters cell next to the parameters they bound, e.g.
+    ``MIN_MODELS = 3  # leave-one-out means need two other models`` (read by the runner and the chapter kit)."""
+    return {k: v for k, v in _parameters_cell(nb_path).items() if CONSTANT.fullmatch(k)}
 
 
 def declared_parameters(nb_path: Path) -> dict[str, Any]:

@@ -46,9 +46,11 @@ from typing import Any, Mapping, Sequence
 from .course import TIMINGS
 from .deps import PACKAGE_DIR, dependency_digest, helpers_modules
 from .params import validate
-from .profiles import BOOK_PROFILE, Chapter, chapter_parameters, find_chapters, inspect_parameters, load_profile, project_root
+from .profiles import (BOOK_PROFILE, Chapter, chapter_parameters, constants, find_chapters, inspect_parameters,
+                       load_profile, project_root)
 from ..figures.common import ENV_BOOK
 from ..data import settings
+from ..data.files import TMP_PREFIX, atomic_write, locked, remove_stale_temporaries
 
 
 PROVENANCE_TAG = "helpers-provenance"
@@ -161,17 +163,14 @@ def _readable(path: Path) -> None:
 def _record_run(path: Path, profile: str, chapter: str, key: str | None) -> None:
     """Set (or with ``key=None`` drop) the chapter's key under ``profile``; the page now belongs to this profile,
     so other profiles' keys for it go. Re-reads the file first, so concurrent runs into one folder keep theirs."""
-    runs = read_runs(path)
-    for prof in runs.values():
-        prof.pop(chapter, None)
-    if key is not None:
-        runs.setdefault(profile, {})[chapter] = key
-    runs = {k: v for k, v in runs.items() if v}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".runs.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(runs, indent=2, sort_keys=True) + "\n")
-    _readable(Path(tmp))
-    os.replace(tmp, path)
+    with locked(path):
+        runs = read_runs(path)
+        for prof in runs.values():
+            prof.pop(chapter, None)
+        if key is not None:
+            runs.setdefault(profile, {})[chapter] = key
+        runs = {k: v for k, v in runs.items() if v}
+        atomic_write(path, (json.dumps(runs, indent=2, sort_keys=True) + "\n").encode())
 
 
 def device_label(device: Any, env: Mapping[str, str]) -> str:
@@ -189,17 +188,14 @@ def record_timing(path: Path, profile: str, chapter: str, record: Mapping[str, A
     """Keep the wall time of a chapter's last successful execution under ``profile`` in ``path``
     (:data:`TIMINGS`); the course page (:mod:`helpers.course`) reads it. Re-reads the file first, like
     :func:`_record_run`."""
-    try:
-        timings = json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:
-        timings = {}
-    timings = {k: v for k, v in timings.items() if isinstance(v, dict)}
-    timings.setdefault(profile, {})[chapter] = dict(record)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".timings.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(timings, indent=2, sort_keys=True) + "\n")
-    _readable(Path(tmp))
-    os.replace(tmp, path)
+    with locked(path):
+        try:
+            timings = json.loads(path.read_text()) if path.is_file() else {}
+        except ValueError:
+            timings = {}
+        timings = {k: v for k, v in timings.items() if isinstance(v, dict)}
+        timings.setdefault(profile, {})[chapter] = dict(record)
+        atomic_write(path, (json.dumps(timings, indent=2, sort_keys=True) + "\n").encode())
 
 
 def run_chapters(profile_name: str, chapters: Sequence[str] | None = None, overrides: dict[str, Any] | None = None,
@@ -230,13 +226,15 @@ def run_chapters(profile_name: str, chapters: Sequence[str] | None = None, overr
     for chapter in selected:
         spec = specs[chapter.id]
         params = chapter_parameters(profile, chapter, overrides, profile_name)
+        fixed = {k: c.default for k, c in constants(chapter.path).items()}  # MIN_MODELS …
         try:
-            validate(params, {k: p.default for k, p in spec.items()}, {k for k, p in spec.items() if p.nullable},
-                     root)
+            validate({**params, **fixed}, {k: p.default for k, p in spec.items()},
+                     {k for k, p in spec.items() if p.nullable}, root)
         except ValueError as err:
             raise SystemExit(f"[{chapter.id}] {chapter.name} (profile {profile_name!r}): {err}") from None
         plan.append((chapter, params))
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir, (".*.running-*.ipynb", f"{TMP_PREFIX}*"), legacy=(".*.running.ipynb",))
     env = kernel_env(profile["env"])
     runs_path = out_dir / ".runs.json"
     results = []
@@ -251,7 +249,8 @@ def run_chapters(profile_name: str, chapters: Sequence[str] | None = None, overr
             continue
         print(f"[{chapter.id}] {chapter.name}: executing with profile {profile_name!r} {params}", flush=True)
         t0 = time.perf_counter()
-        fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{chapter.name}.", suffix=".running.ipynb")
+        fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{chapter.name}.running-{os.getpid()}-",
+                                        suffix=".ipynb")
         os.close(fd)
         tmp = Path(tmp_name)
         failed = out_dir / f"{chapter.name}.failed.ipynb"

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attribution.perturbation import class_score, model_scores
+from ..attribution.registry import as_target, check_inputs
 from .baselines import gaussian_blur
 
 
@@ -73,6 +74,14 @@ def curves(models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor, m
     ``chunk`` bounds the number of images in one forward pass (over all models)."""
     if kind not in ("deletion", "insertion"):
         raise ValueError(f"kind={kind!r}: use 'deletion' or 'insertion'")
+    if not models:
+        raise ValueError("no models: pass a non-empty list (e.g. kit.models)")
+    check_inputs(x, models[0])
+    if target.ndim == 1:
+        as_target(target, x.shape[0], x.device, models[0])
+    if not bool(torch.isfinite(maps).all()):
+        raise ValueError("maps hold NaN or inf values: compute them from finite images (deletion curves of such "
+                         "maps have no order)")
     n, c, h, w = x.shape
     if maps.shape[-3:] != (n, h, w):
         raise ValueError(f"maps {tuple(maps.shape)} do not match {n} images of {h}×{w}: pass (A, N, H, W) maps")

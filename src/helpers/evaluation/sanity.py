@@ -140,8 +140,8 @@ def randomization_maps(methods: Sequence[str], models: Sequence[nn.Module], inpu
         get_method(m)
     if not models:
         raise ValueError("no models: pass a non-empty list (e.g. kit.models[:4])")
-    check_inputs(inputs)
-    t = as_target(target, inputs.shape[0], inputs.device)
+    check_inputs(inputs, models[0])
+    t = as_target(target, inputs.shape[0], inputs.device, models[0])
     kw = method_kwargs or {}
     walk = cascade if mode == "cascading" else independent
     per: dict[str, list[list[torch.Tensor]]] = {m: [] for m in methods}

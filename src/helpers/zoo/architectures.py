@@ -7,6 +7,7 @@ The CIFAR networks follow He et al. 2016 and Simonyan & Zisserman 2015 with a 3�
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import torch
@@ -277,7 +278,23 @@ def imagenet_resnet18_state() -> dict[str, torch.Tensor]:
     if not cached.is_file() and not settings.allow_download():
         raise RuntimeError(f"ImageNet weights for resnet18-imagenet are not in {cached.parent}: set "
                            f"HELPERS_ALLOW_DOWNLOAD=1 to download them (46 MB), or pass pretrained=False")
-    return from_torchvision_resnet(weights.get_state_dict(progress=False))
+    if cached.is_file():
+        _check_hub_file(cached)
+    # torchvision's get_state_dict unpickles with weights_only=False and checks no hash: load it ourselves
+    state = torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True, weights_only=True)
+    return from_torchvision_resnet(state)
+
+
+def _check_hub_file(path: Path) -> None:
+    """torch.hub checks a file's hash only while downloading it; check the cached file's sha256 against the prefix
+    in its name (``resnet18-f37072fd.pth``) before anything reads it."""
+    from ..data.files import sha256_file
+
+    prefix = path.stem.rsplit("-", 1)[-1]
+    digest = sha256_file(path)
+    if not digest.startswith(prefix):
+        raise RuntimeError(f"{path} does not match its checksum (sha256 {digest[:8]}…, expected {prefix}…): delete "
+                           f"it and set HELPERS_ALLOW_DOWNLOAD=1 to download it again")
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -303,8 +320,23 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 PRETRAINED = {"resnet18-imagenet"}  # architectures that start from downloaded weights (``pretrained=`` argument)
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """What a built model takes: its architecture, channels, image size (None: any) and number of classes."""
+
+    arch: str
+    channels: int
+    size: int | None
+    classes: int
+
+
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int = 28, **kwargs) -> nn.Module:
     """Build a registered architecture; keyword arguments (e.g. ``width``) go to its constructor."""
     if name not in MODELS:
         raise ValueError(f"unknown architecture {name!r}: choose one of {', '.join(MODELS)}")
-    return MODELS[name](in_channels, num_classes, image_size=image_size, **kwargs)
+    model = MODELS[name](in_channels, num_classes, image_size=image_size, **kwargs)
+    # what the model takes, for one-line errors on bad inputs (helpers.attribution.registry.check_inputs): the
+    # LeNets' first linear layer fixes the image size; the other networks pool adaptively and take any size
+    fixed = image_size if isinstance(model, LeNet) else None
+    model.input_spec = InputSpec(name, in_channels, fixed, num_classes)
+    return model

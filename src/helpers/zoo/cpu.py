@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data.datasets import Dataset, subsample
 from .architectures import LeNet
+from .health import LossWatch
 from .spec import Recipe, ZooSpec
 from .training import _crop_flip, _make_optimizer, new_model
 
@@ -101,12 +102,12 @@ class LeNetGroup(nn.Module):
 
 
 def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: torch.Tensor, y: torch.Tensor,
-               stop: threading.Event) -> None:
+               stop: threading.Event, watch: LossWatch) -> None:
     """The loop of :func:`train_model` for a :class:`LeNetGroup`: model k draws from ``gens[k]`` alone."""
     steps_per_epoch = -(-len(y) // r.batch_size)
     opt, sched = _make_optimizer(r, group.parameters(), r.epochs * steps_per_epoch)
     group.train()
-    for _ in range(r.epochs):
+    for epoch in range(r.epochs):
         order = torch.stack([torch.randperm(len(y), generator=g) for g in gens])  # (M, N)
         for i in range(0, len(y), r.batch_size):
             if stop.is_set():
@@ -119,6 +120,7 @@ def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: tor
             # the sum over models of each model's mean loss: model k's gradient is that of its own loss
             loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1), reduction="sum",
                                    label_smoothing=r.label_smoothing) / idx.shape[1]
+            watch.step(loss, epoch, i // r.batch_size)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -150,15 +152,16 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
     # built here, in order: new_model seeds the global RNG, which is not thread-safe
     groups = [LeNetGroup([new_model(spec, ds, i) for i, _ in part]) for part in parts]
     gens = [[torch.Generator().manual_seed(d) for _, d in part] for part in parts]
+    watches = [LossWatch(spec, part, torch.device("cpu")) for part in parts]
     stop = threading.Event()
     if n_workers == 1:
-        _fit_group(groups[0], gens[0], r, x, y, stop)
+        _fit_group(groups[0], gens[0], r, x, y, stop, watches[0])
     else:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the workers' own setting is initialised from this one
         try:
             with ThreadPoolExecutor(n_workers) as pool:
-                futures = [pool.submit(_fit_group, g, gs, r, x, y, stop) for g, gs in zip(groups, gens)]
+                futures = [pool.submit(_fit_group, g, gs, r, x, y, stop, w) for g, gs, w in zip(groups, gens, watches)]
                 try:
                     for future in futures:
                         future.result()

@@ -25,6 +25,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..data.datasets import Dataset, subsample
+from .health import LossWatch
 from .spec import ZooSpec
 from .stacking import meta_copy
 from .training import _make_optimizer, crop_flip, crop_flip_draws, new_model
@@ -116,7 +117,8 @@ def train_models(spec: ZooSpec, ds: Dataset, seed_pairs: Sequence[tuple[int, int
         forward = torch.compile(forward) if compile else forward
         params = list(stacked.values())
     opt, sched = _make_optimizer(r, params, r.epochs * -(-n // r.batch_size))
-    for _ in range(r.epochs):
+    watch = LossWatch(spec, seed_pairs, device)
+    for epoch in range(r.epochs):
         draws = [torch.stack(t).to(device) for t in zip(*(epoch_draws(g, n, r.batch_size, r.augment) for g in gens))]
         for i in range(0, n, r.batch_size):
             idx = draws[0][:, i:i + r.batch_size]  # (M, B): model k's batch in row k
@@ -131,12 +133,14 @@ def train_models(spec: ZooSpec, ds: Dataset, seed_pairs: Sequence[tuple[int, int
             # mean over all M·B images × M = the sum of the per-model mean losses (with one model: its mean loss)
             loss = F.cross_entropy(out.flatten(0, 1).float(), y[idx.reshape(-1)],
                                    label_smoothing=r.label_smoothing) * m
+            watch.step(loss, epoch, i // r.batch_size)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)  # with float16: skipped where the scaled gradients overflowed
             scaler.update()
             if sched is not None:
                 sched.step()
+        watch.end_epoch(epoch)
     if m > 1:
         _write_back(models, stacked, buffers)
     return [mod.to(memory_format=torch.contiguous_format).eval() for mod in models]

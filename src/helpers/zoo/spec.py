@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Recipe:
     n_train: int | None = None  # seeded class-balanced subset of the training split
     amp: bool | None = None  # on CUDA: bfloat16 autocast and channels-last memory (about 3× faster); ignored on a CPU
     label_smoothing: float | None = None  # of the cross-entropy targets (Szegedy et al. 2016)
+    min_accuracy: float | None = None  # health floor of the test accuracy (None: chance + 0.1); not in the cache key
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
@@ -57,6 +59,15 @@ class Recipe:
             raise ValueError(f"label_smoothing={self.label_smoothing!r}: use a number in [0, 1), e.g. 0.2")
         if self.augment not in ("none", "crop-flip"):
             raise ValueError(f"unknown augment {self.augment!r}: use 'none' or 'crop-flip'")
+        _whole(self.epochs, "epochs", "e.g. epochs=5")
+        _whole(self.batch_size, "batch_size", "e.g. batch_size=64")
+        if self.n_train is not None:
+            _whole(self.n_train, "n_train", "or None for the whole training split")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) \
+                or self.lr <= 0:
+            raise ValueError(f"lr={self.lr!r} cannot train: use a learning rate > 0, e.g. lr=0.001")
+        if self.min_accuracy is not None and not 0 <= self.min_accuracy < 1:
+            raise ValueError(f"min_accuracy={self.min_accuracy!r}: use a number in [0, 1) or None")
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class ZooSpec:
     arch_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        _whole(self.n_models, "n_models", "a zoo needs at least one model")
         if isinstance(self.recipe, dict):
             object.__setattr__(self, "recipe", Recipe(**self.recipe))
         if isinstance(self.arch_kwargs, dict):
@@ -94,6 +106,7 @@ class ZooSpec:
     def identity(self) -> dict[str, Any]:
         """What defines the models apart from their seeds (hashed into :attr:`key`)."""
         recipe = asdict(self.recipe)
+        del recipe["min_accuracy"]  # a health check, not part of how the weights are made
         for name in ("amp", "label_smoothing"):
             if recipe[name] == LATER_FIELDS[name]:
                 del recipe[name]  # fields added later stay out of the key at their default: old caches stay valid
@@ -113,6 +126,12 @@ class ZooSpec:
         """The first ``n`` models of this zoo."""
         return ZooSpec(self.arch, self.dataset, self.recipe, n, self.init_seeds[:n], self.data_seeds[:n],
                        self.arch_kwargs)
+
+
+def _whole(value: object, name: str, hint: str) -> None:
+    """Refuse a setting that cannot train (0 epochs, an empty zoo …) with one line that names the fix."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r} cannot train: use a whole number ≥ 1 ({hint})")
 
 
 def model_name(init_seed: int, data_seed: int) -> str:

@@ -23,8 +23,10 @@ import torch
 from torch import nn
 
 from ..data.datasets import Dataset, load_dataset
+from ..data.files import check_writable
 from .cpu import groupable, train_group
 from .outputs import accuracy
+from .health import TrainingFailed, check_trained
 from .spec import ZooSpec, model_name
 from .training import _atomic_write, new_model, sha256_file, train_model
 from ..data import settings
@@ -88,6 +90,10 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
     if not todo:
         return manifest
     ds = load_dataset(spec.dataset)
+    if spec.recipe.n_train is not None and spec.recipe.n_train > len(ds.train):
+        raise ValueError(f"n_train={spec.recipe.n_train} but {spec.dataset} has {len(ds.train)} training images: "
+                         f"use n_train ≤ {len(ds.train)} or None")
+    check_writable(spec.directory)
     x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
     from tqdm.auto import tqdm
 
@@ -105,8 +111,14 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
         else:
             models = [train_model(spec, ds, chunk[0][0], chunk[0][1], device)]
         seconds = (time.perf_counter() - t0) / len(chunk)
-        for (init_seed, data_seed), model in zip(chunk, models):
-            acc = accuracy(model, x_test, y_test)
+        accs = [accuracy(model, x_test, y_test) for model in models]
+        failed: TrainingFailed | None = None
+        for (init_seed, data_seed), model, acc in zip(chunk, models, accs):
+            try:
+                check_trained(model, acc, spec, (init_seed, data_seed), ds.num_classes)
+            except TrainingFailed as err:  # the healthy models of the chunk are kept, the failed one is not
+                failed = failed or err
+                continue
             name = model_name(init_seed, data_seed)
             path = spec.directory / f"{name}.pt"
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -120,6 +132,9 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
             _write_manifest(spec, manifest)
             bar.update(1)
             bar.set_postfix(acc=f"{acc:.3f}")
+        if failed is not None:
+            bar.close()
+            raise failed
     bar.close()
     return manifest
 

@@ -3,9 +3,7 @@ seed, the optimizer and schedule of the recipe, and atomic, checksummed writes o
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any, Callable
 import torch
@@ -13,34 +11,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.datasets import Dataset, subsample
+from ..data.files import atomic_write, sha256_file  # noqa: F401  (sha256_file: used by the store)
 from .architectures import PRETRAINED, build_model
+from .health import LossWatch
 from .spec import ONECYCLE_WARMUP, Recipe, ZooSpec
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``write(file)`` into memory, then :func:`helpers.data.files.atomic_write` it to ``path`` (whole or not at all,
+    mode 0644; a full disk or a read-only folder raises one line that names the fix)."""
+    buf = io.BytesIO()
+    write(buf)
+    atomic_write(path, buf.getvalue())
 
 
 def new_model(spec: ZooSpec, ds: Dataset, init_seed: int, for_loading: bool = False) -> nn.Module:
@@ -93,8 +75,9 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
     steps_per_epoch = -(-len(y) // r.batch_size)
     opt, sched = _make_optimizer(r, model.parameters(), r.epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(data_seed)
+    watch = LossWatch(spec, [(init_seed, data_seed)], device)
     model.train()
-    for _ in range(r.epochs):
+    for epoch in range(r.epochs):
         order = torch.randperm(len(y), generator=gen).to(device)
         for i in range(0, len(y), r.batch_size):
             idx = order[i:i + r.batch_size]
@@ -103,11 +86,13 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
                 xb = _crop_flip(xb, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = F.cross_entropy(model(xb), y[idx], label_smoothing=r.label_smoothing)
+            watch.step(loss, epoch, i // r.batch_size)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if sched is not None:
                 sched.step()
+        watch.end_epoch(epoch)
     return model.eval()
 
 
