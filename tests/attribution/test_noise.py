@@ -119,3 +119,13 @@ def test_errors(lenet, batch):
         attribute("noisegrad", lenet, *batch, base="guided_backprop", vectorize=True)
     with pytest.raises(ValueError, match="n_samples"):
         attribute("noisegrad", lenet, *batch, n_samples=0)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_budget_maps_are_prefix_means(lenet, batch, vectorize):
+    from helpers.attribution.noise import budget_maps
+
+    got = budget_maps(lenet, *batch, [1, 3, 8], 0.2, 0.1, "gradient", seed=5, vectorize=vectorize)
+    for k, b in enumerate([1, 3, 8]):
+        expected = attribute("fusiongrad", lenet, *batch, n_samples=b, input_sigma=0.1, seed=5)
+        torch.testing.assert_close(got[k], expected, rtol=1e-4, atol=1e-8)

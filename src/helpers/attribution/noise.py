@@ -64,8 +64,8 @@ def _check(base: str, n_samples: int, sigma: float, input_sigma: float) -> None:
 
 
 def _vmapped(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, base: str, n_samples: int, sigma: float,
-             xs: torch.Tensor | None, seed: int, chunk: int) -> torch.Tensor:
-    """Sum over samples of the base map, vmapped over chunks of noisy weights (and noisy inputs)."""
+             xs: torch.Tensor | None, seed: int, chunk: int) -> Iterator[torch.Tensor]:
+    """The base maps of chunks of samples (s, N, C, H, W), vmapped over noisy weights (and noisy inputs)."""
     skeleton = meta_copy(model)
     buffers = {k: b.detach() for k, b in model.named_buffers()}
 
@@ -73,33 +73,31 @@ def _vmapped(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, base:
         return functional_call(skeleton, (params, buffers), (x,)).gather(1, target[:, None]).sum()
 
     per_sample = vmap(grad(summed_logit, argnums=1), in_dims=(0, 0 if xs is not None else None))
-    total = torch.zeros_like(inputs)
     for i, params in enumerate(weight_noise(model, n_samples, sigma, seed, chunk)):
         x = inputs.detach() if xs is None else xs[i * chunk:(i + 1) * chunk]
         g = per_sample(params, x)
-        total += (g * (inputs if xs is None else x)).sum(0) if _VMAP_BASES[base] else g.sum(0)
-    return total
+        yield g * (inputs if xs is None else x) if _VMAP_BASES[base] else g
 
 
 def _looped(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, base: str, n_samples: int, sigma: float,
-            xs: torch.Tensor | None, seed: int) -> torch.Tensor:
-    """Sum over samples of any registered base method, on one deep copy reset from the original weights each time."""
+            xs: torch.Tensor | None, seed: int) -> Iterator[torch.Tensor]:
+    """The maps (1, N, C, H, W) of any registered base method, sample by sample, on one deep copy whose parameters
+    are reset from the original weights for each sample."""
     twin = copy.deepcopy(model)
     names = [k for k, _ in model.named_parameters()]
     own = dict(twin.named_parameters())
-    total = torch.zeros_like(inputs)
     for i, params in enumerate(weight_noise(model, n_samples, sigma, seed, 1)):
         with torch.no_grad():
             for k in names:
                 own[k].copy_(params[k][0])
-        total += attribute(base, twin, inputs if xs is None else xs[i], target)
-    return total
+        yield attribute(base, twin, inputs if xs is None else xs[i], target)[None]
 
 
-def noisy_maps(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, sigma: float,
-               input_sigma: float, base: str, seed: int, vectorize: bool | None = None,
-               chunk: int = 16) -> torch.Tensor:
-    """Mean of ``base``'s map over ``n_samples`` noisy copies of ``model`` (and noisy inputs if ``input_sigma``).
+def sample_maps(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, sigma: float,
+                input_sigma: float, base: str, seed: int, vectorize: bool | None = None,
+                chunk: int = 16) -> Iterator[torch.Tensor]:
+    """The per-sample base maps in sample order, in chunks (s, N, C, H, W): sample k is the same whatever
+    ``n_samples``, ``chunk`` or ``vectorize``, so the mean of the first b samples is the map at budget b.
 
     ``vectorize=None`` vmaps over samples for the gradient and input × gradient of models without BatchNorm (where
     vmap pays, :func:`helpers.attribution.marginal._vmap_pays`), and loops otherwise; both give the same numbers."""
@@ -112,10 +110,28 @@ def noisy_maps(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_s
     if vectorize and base not in _VMAP_BASES:
         raise ValueError(f"vectorize=True needs base in {sorted(_VMAP_BASES)}, got {base!r}: use vectorize=None")
     if vectorize:
-        total = _vmapped(model, inputs, target, base, n_samples, sigma, xs, seed, chunk)
-    else:
-        total = _looped(model, inputs, target, base, n_samples, sigma, xs, seed)
+        return _vmapped(model, inputs, target, base, n_samples, sigma, xs, seed, chunk)
+    return _looped(model, inputs, target, base, n_samples, sigma, xs, seed)
+
+
+def noisy_maps(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, sigma: float,
+               input_sigma: float, base: str, seed: int, vectorize: bool | None = None,
+               chunk: int = 16) -> torch.Tensor:
+    """Mean of ``base``'s map over ``n_samples`` noisy copies of ``model`` (and noisy inputs if ``input_sigma``)."""
+    total = torch.zeros_like(inputs)
+    for maps in sample_maps(model, inputs, target, n_samples, sigma, input_sigma, base, seed, vectorize, chunk):
+        total += maps.sum(0)
     return total / n_samples
+
+
+def budget_maps(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, budgets: list[int], sigma: float,
+                input_sigma: float, base: str, seed: int, vectorize: bool | None = None) -> torch.Tensor:
+    """(B, N, C, H, W): the map at every budget b (the mean of the first b samples), from one stream of max(budgets)
+    samples; entry k equals ``noisy_maps(..., n_samples=budgets[k])``. SmoothGrad is ``sigma=0``."""
+    n = max(budgets)
+    chunks = list(sample_maps(model, inputs, target, n, sigma, input_sigma, base, seed, vectorize))
+    running = torch.cat(chunks).cumsum(0)
+    return torch.stack([running[b - 1] / b for b in budgets])
 
 
 @register("noisegrad", "mean map of one model over multiplicative weight noise W ⊙ η, η ~ N(1, σ²)",
