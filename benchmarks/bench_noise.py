@@ -31,7 +31,8 @@ def main() -> None:
     y = torch.randint(0, 10, (a.images,), device=dev)
     input_sigma = 0.15 if a.method == "fusiongrad" else 0.0
     run = lambda vec: noisy_maps(model, x, y, a.samples, 0.2, input_sigma, "gradient", 0, vectorize=vec)  # noqa: E731
-    torch.testing.assert_close(run(True), run(False), rtol=1e-4, atol=1e-7)
+    ref = run(False)
+    torch.testing.assert_close(run(True), ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()))
     vec, loop = best_seconds(lambda: run(True), dev, 3), best_seconds(lambda: run(False), dev, 3)
     print(f"{a.method} {a.arch} {a.samples} samples × {a.images} images on {dev} ({torch.get_num_threads()} threads): "
           f"batched {vec:.3f} s, loop {loop:.3f} s, loop / batched = {loop / vec:.2f}")
