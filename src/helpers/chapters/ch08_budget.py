@@ -255,3 +255,29 @@ def gallery_maps(st: Study, base: str, images: int) -> tuple[dict[str, torch.Ten
         idx = [bs.index(min(b, bs[-1])) if min(b, bs[-1]) in bs else len(bs) - 1 for b in st.single_budgets]
         out[e] = normalize(v[idx, 0, :images], "quantile")
     return out, list(st.single_budgets)
+
+
+def sanity_kwargs(n_samples: int, sigma: float, input_sigma: float, seed: int) -> dict[str, dict]:
+    """Registry arguments of the estimators for chapter 7's randomization tests (SmoothGrad, which chapter 7 tests,
+    is left out: the registry's captum version loops over images and would dominate the chapter's time)."""
+    return {"gradient": {}, "noisegrad": {"n_samples": n_samples, "sigma": sigma, "seed": seed},
+            "fusiongrad": {"n_samples": n_samples, "sigma": sigma, "input_sigma": input_sigma, "seed": seed}}
+
+
+def sanity_rows(result, metric: str, threshold: float, n_boot: int, level: float,
+                seed: int) -> tuple[list[dict], dict[str, str]]:
+    """Chapter 7's cascading-randomization score (similarity to the trained map averaged over the randomized steps)
+    of each estimator, and of the seed mean of the gradient over the same models; a map **passes** when the whole
+    interval lies below ``threshold`` (it changed with the weights)."""
+    from ..evaluation import sanity
+
+    rows, out = [], {}
+    for m, (single, marginal) in sanity.curves(result, metric).items():
+        values = [(m, sanity.interval(sanity.cascade_score(single), n_boot, level, seed))]
+        if m == "gradient":
+            values.append((SEED, sanity.interval(sanity.cascade_score(marginal), n_boot, level, seed)))
+        for name, iv in values:
+            word = sanity.verdict(iv, threshold)
+            rows.append({"estimator": name, f"cascading score ({metric})": f"{iv:.2f}", "verdict": word})
+            out[f"s_{name.replace(' ', '_')}"] = f"{iv:.2f} ({word})"
+    return rows, out
