@@ -129,4 +129,5 @@ def test_methods_keep_their_registration_order():
 
     assert tuple(METHODS)[:len(CORE_METHODS)] == CORE_METHODS
     assert list(METHODS)[len(CORE_METHODS):] == ["rise", "gradcam_pp", "gradcam_pp_signed", "fullgrad",
-                                                 "fullgrad_signed", "lrp_epsilon", "lrp_zplus", "rectgrad"]
+                                                 "fullgrad_signed", "lrp_epsilon", "lrp_zplus", "rectgrad",
+                                                 "noisegrad", "fusiongrad"]

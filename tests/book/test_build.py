@@ -168,10 +168,11 @@ def _sliders_move(page_path) -> list[bool]:
     return moved
 
 
-@pytest.mark.parametrize("chapter, n_sliders", [("06_perturbation_baselines", 6), ("07_sanity_checks", 1)])
-def test_every_slider_of_chapters_6_and_7_changes_the_maps_offline(built_book, chapter, n_sliders):
+@pytest.mark.parametrize("chapter, n_sliders", [("06_perturbation_baselines", 6), ("07_sanity_checks", 1),
+                                               ("08_what_marginalization_buys", 1)])
+def test_every_slider_of_chapters_6_to_8_changes_the_maps_offline(built_book, chapter, n_sliders):
     """Chapter 6: the baseline figure and one figure per swept hyperparameter (smoke: 2 of occlusion, 2 of RISE,
-    1 of IG); chapter 7: the cascading-randomization figure."""
+    1 of IG); chapter 7: the cascading-randomization figure; chapter 8: the gallery over budgets."""
     moved = _sliders_move(built_book["dir"] / "_build" / "html" / "notebooks" / f"{chapter}.html")
     assert len(moved) == n_sliders and all(moved), f"sliders that did not change their maps: {moved}"
 

@@ -168,3 +168,15 @@ def test_sanity_checkers(lenet):
     wrong = ex.gradcam_pp_weights_by_hand((alpha * grad).sum((2, 3)), act, grad)
     assert not wrong and "only the positive" in wrong.message
     assert "GradCAM's weight" in ex.gradcam_pp_weights_by_hand(grad.mean((2, 3)), act, grad).message
+
+
+def test_budget_checkers():
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(8, 3, 6, 6, generator=g) + torch.randn(1, 3, 6, 6, generator=g)
+    right = pearson(maps[:2].mean(0), maps[4:].mean(0)).mean()
+    assert ex.budget_closeness(right, maps, 2)
+    wrong = ex.budget_closeness(pearson(maps[:2].mean(0), maps.mean(0)).mean(), maps, 2)
+    assert not wrong and "own models" in str(wrong)
+    assert ex.noisegrad_variance(0.04 * 4 / 16, 0.2, 2.0, 16)
+    shared = ex.noisegrad_variance(0.04 * 4, 0.2, 2.0, 16)
+    assert not shared and "independent" in str(shared)

@@ -10,6 +10,7 @@ from . import captum_methods  # noqa: F401
 from . import surrogate  # noqa: F401
 from . import perturbation  # noqa: F401
 from . import positive  # noqa: F401
+from . import noise  # noqa: F401
 from .marginal import MarginalMaps, Marginalized
 from .registry import CORE_METHODS, METHODS, attribute, get_method, method_kwargs
 

@@ -324,3 +324,28 @@ def gradcam_pp_weights_by_hand(answer: Any, act: torch.Tensor, grad: torch.Tenso
     return close(answer, gradcam_pp_weights(act, grad), "each of your GradCAM++ weights", rtol=1e-3, atol=1e-6,
                  hint=trap or "w_k = Σ_ij α^k_ij · ReLU(g^k_ij) with α^k_ij = g² / (2g² + Σ_ab A^k_ab · g³), "
                                   "0 where g = 0.")
+
+
+def budget_closeness(answer: Any, maps: torch.Tensor, b: int) -> Feedback:
+    """Exercise 8.1: the closeness of the seed mean over models [0, b) to the held-out half's mean map (models
+    [M/2, M)): the Pearson correlation over pixels, averaged over images."""
+    from ..attribution.maps import pearson
+
+    half = maps.shape[0] // 2
+    if not 1 <= b <= half:
+        raise ValueError(f"b={b}: the estimation half has models 0 … {half - 1}, so use 1 ≤ b ≤ {half}")
+    ref = maps[half:2 * half].mean(0)
+    trap = _trap(answer, {"Your reference contains the estimator's own models: the reference is the mean over "
+                          "models M/2 … M − 1 only.": pearson(maps[:b].mean(0), maps.mean(0)).mean()})
+    return close(answer, pearson(maps[:b].mean(0), ref).mean(), "your closeness",
+                 hint=trap or "Average the b maps first, then correlate with the held-out mean, image by image.")
+
+
+def noisegrad_variance(answer: Any, sigma: float, w: float, n: int) -> Feedback:
+    """Exercise 8.2: the variance of one pixel of the n-sample NoiseGrad gradient of a linear model with weight w
+    (σ²w²/n: η ~ N(1, σ²) independent per sample)."""
+    trap = _trap(answer, {"That is the variance of one sample: the mean of n independent samples divides it by n.":
+                          sigma ** 2 * w ** 2,
+                          "The noise multiplies the weight, so its variance scales with w², not w.":
+                          sigma ** 2 * abs(w) / n})
+    return close(answer, sigma ** 2 * w ** 2 / n, "your variance", hint=trap or "Var(w·η̄) = w² Var(η̄).")
