@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("paths", nargs="*", type=Path)
     sub.add_parser("sync", help="regenerate every chapter's Colab badge and install cell from book/_config.yml, "
                                  "and the packaged colab profile")
+    t = sub.add_parser("trust", help="simulate every chapter's design: coverage of its intervals and false verdicts")
+    t.add_argument("--profile", default="default")
+    t.add_argument("--n-sim", type=int, default=200, help="synthetic zoos per design")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     if args.cmd == "run":
@@ -51,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         if len(by_profile) > 1:
             print(f"warning: the pages come from {len(by_profile)} profiles; rerun `python -m helpers run --profile "
                   f"NAME --book` to build one profile's book", file=sys.stderr)
+    elif args.cmd == "trust":
+        from . import trust
+
+        rows = trust.report(args.profile, args.n_sim)
+        print(trust.table(rows))
+        failing = [row[0].problem() for row in rows if not row[0].ok()]
+        for line in failing:
+            print(f"fails: {line}", file=sys.stderr)
+        return 1 if failing else 0
     elif args.cmd == "sync":
         repo, branch = colab.repository(root / "book" / "_config.yml")
         (root / "notebooks" / "_static").mkdir(exist_ok=True)

@@ -214,3 +214,41 @@ def busiest_model_chance(n_models: int, n_pairs: int, count: int, n_sim: int = 1
     b = b + (b >= a).long()  # a different model, uniformly
     counts = torch.zeros(n_sim, n_models).scatter_add_(1, torch.cat([a, b], 1), torch.ones(n_sim, 2 * n_pairs))
     return (counts.amax(1) >= count).double().mean().item()
+
+
+def _jackknife_parts(corr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean pairwise correlation from per-image correlation matrices (N, M, M): the point, its leave-one-model-out
+    values (M,) and its leave-one-image-out values (N,)."""
+    corr = corr.double()
+    n, m, _ = corr.shape
+    diag = torch.diagonal(corr, dim1=1, dim2=2)
+    off = corr.sum((1, 2)) - diag.sum(1)  # (N,): the sum over pairs i ≠ j
+    per_image = off / (m * (m - 1))
+    loo_models = ((off[:, None] - 2 * (corr.sum(2) - diag)) / ((m - 1) * (m - 2))).mean(0)
+    loo_images = (per_image.sum() - per_image) / max(1, n - 1)
+    return per_image.mean(), loo_models, loo_images
+
+
+def pairwise_jackknife(maps_a: torch.Tensor, maps_b: torch.Tensor | None = None, level: float = 0.9):
+    """Mean pairwise correlation (or the paired difference a − b) with a two-way jackknife interval: the variance
+    is the sum of the leave-one-model-out and leave-one-image-out jackknife variances, the quantile Student's t
+    with min(M, N) − 1 degrees of freedom. In the calibration simulation (:mod:`helpers.evaluation.calibration`)
+    it keeps its nominal coverage where the percentile multi-bootstrap of :func:`pairwise_interval` does not
+    (at 10 models × 30 images, or 24 × 6). Needs M ≥ 3 and N ≥ 2."""
+    from scipy.stats import t as student
+
+    from .intervals import Interval
+
+    m, n = maps_a.shape[:2]
+    if m < 3 or n < 2:
+        raise ValueError(f"a jackknife over models and images needs ≥ 3 models and ≥ 2 images, got {m} × {n}")
+    point, lm, li = _jackknife_parts(correlation_matrix(maps_a))
+    if maps_b is not None:
+        if maps_b.shape[:2] != maps_a.shape[:2]:
+            raise ValueError("compare maps of the same models and images")
+        pb, lmb, lib = _jackknife_parts(correlation_matrix(maps_b))
+        point, lm, li = point - pb, lm - lmb, li - lib
+    var = (m - 1) / m * ((lm - lm.mean()) ** 2).sum() + (n - 1) / n * ((li - li.mean()) ** 2).sum()
+    q = float(student.ppf((1 + level) / 2, min(m, n) - 1))
+    half = q * float(var.sqrt())
+    return Interval(float(point), float(point) - half, float(point) + half, level)
