@@ -99,3 +99,18 @@ def test_course_page_includes_the_fragment():
     page = (ROOT / "book" / "course.md").read_text()
     assert "```{include} _generated/course.md" in page
     assert not prose.typed_results(page)
+
+
+def test_the_course_plan_schedules_every_chapter():
+    """Each chapter's topic (its title up to the first colon or question) appears in the session table."""
+    import re
+
+    page = (ROOT / "book" / "course.md").read_text()
+    table = page.split("| Session |", 1)[1].split("\n\n", 1)[0]
+    missing = []
+    for cid, title in course.chapter_titles(ROOT / "notebooks").items():
+        topic = re.split(r"[:?]", title.split(". ", 1)[1])[0]
+        words = [w for w in re.findall(r"[A-Za-z-]{4,}", topic) if w.lower() not in {"with", "from", "across", "what"}]
+        if not any(w.lower() in table.lower() for w in words[:2]):
+            missing.append(title)
+    assert missing == []

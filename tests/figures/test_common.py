@@ -107,3 +107,13 @@ def test_rank_labels_name_the_true_class_first():
     assert viz.rank_labels(3) == ["true class", "runner-up", "third"]
     labels = viz.rank_labels(12)
     assert len(labels) == 12 and labels[9] == "tenth" and labels[11] == "rank 12"
+
+
+def test_lines_never_share_a_colour():
+    from helpers.figures.common import line_colours
+    from helpers.figures.lines import lines_figure
+
+    for n in (3, 11, 15, 24):
+        assert len(set(line_colours(n))) == n
+    fig = lines_figure([1, 2], {f"m{k}": [0.1 * k, 0.2] for k in range(11)}, "M", "r")
+    assert len({t.line.color for t in fig.data}) == 11

@@ -4,7 +4,7 @@ Khakzar et al. (*Rethinking Positive Aggregation and Propagation of Gradients in
 ICML Workshop 2020) sort gradient methods by what they do with negative gradient information:
 
 - **positive aggregation**: a layer's gradients are pooled after dropping or flipping their negative part —
-  GradCAM++ (ReLU of the gradients in the channel weights, Chattopadhyay et al. 2018) and FullGrad (absolute value of
+  GradCAM++ (ReLU of the gradients in the channel weights, Chattopadhay et al. 2018) and FullGrad (absolute value of
   every bias-gradient term, Srinivas & Fleuret 2019);
 - **positive propagation**: only positive signals travel backwards — LRP's z⁺ rule (Bach et al. 2015), RectGrad
   (Kim et al. 2019) and Guided Backprop (already in :mod:`helpers.attribution`).
@@ -63,7 +63,7 @@ def layer_gradients(model: nn.Module, layer: nn.Module, inputs: torch.Tensor,
 
 def gradcam_pp_weights(act: torch.Tensor, grad: torch.Tensor, positive: bool = True,
                        eps: float = 1e-6) -> torch.Tensor:
-    """GradCAM++ channel weights (Chattopadhyay et al., WACV 2018, eq. 19 with the logit as score), (N, K).
+    """GradCAM++ channel weights (Chattopadhay et al., WACV 2018, eq. 19 with the logit as score), (N, K).
 
     α_ij = g_ij² / (2 g_ij² + Σ_ab A_ab · g_ij³ + eps) (0 where g_ij = 0) and w = Σ_ij α_ij · ReLU(g_ij). With
     ``positive=False`` the ReLU is dropped, w = Σ_ij α_ij · g_ij: Khakzar et al.'s signed aggregation."""
@@ -82,9 +82,9 @@ def gradcam_pp(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, pos
 
 register_variants(gradcam_pp, {
     "gradcam_pp": ("GradCAM++: channel weights from α-weighted positive gradients (ReLU(g)), ReLU of the map",
-                   "Chattopadhyay et al., WACV 2018", {"positive": True}),
+                   "Chattopadhay et al., WACV 2018", {"positive": True}),
     "gradcam_pp_signed": ("GradCAM++ with signed aggregation: α-weighted signed gradients, no ReLU",
-                          "Khakzar, Baselizadeh & Navab 2020; Chattopadhyay et al. 2018", {"positive": False}),
+                          "Khakzar, Baselizadeh & Navab 2020; Chattopadhay et al. 2018", {"positive": False}),
 })
 
 

@@ -38,7 +38,7 @@ CHAPTER_KEYS: dict[str, tuple[str, ...]] = {
            "lundberg2017unified", "song2023pitfalls", "sellam2022multiberts"),
     "07": ("adebayo2018sanity", "khakzar2020rethinking", "woerl2023initialization", "springenberg2015striving",
            "kim2019why", "bach2015pixel", "selvaraju2017gradcam", "chattopadhay2018gradcampp", "srinivas2019full",
-           "huber2022benchmarking", "sixt2020explanations", "sellam2022multiberts"),
+           "huber2022benchmarking", "sixt2020explanations", "sellam2022multiberts", "montavon2017explaining"),
     "08": ("woerl2023initialization", "smilkov2017smoothgrad", "bykov2022noisegrad", "bykov2021explaining",
            "song2023pitfalls", "adebayo2018sanity", "simonyan2014deep", "shrikumar2016not"),
 }

@@ -314,7 +314,7 @@ def spearman_abs_by_hand(answer: Any, a: torch.Tensor, b: torch.Tensor) -> Feedb
 
 def gradcam_pp_weights_by_hand(answer: Any, act: torch.Tensor, grad: torch.Tensor) -> Feedback:
     """Exercise 7.2: GradCAM++'s channel weights (N, K) from a layer's activations and gradients (N, K, h, w),
-    closed form of Chattopadhyay et al. (WACV 2018) with the logit as score."""
+    closed form of Chattopadhay et al. (WACV 2018) with the logit as score."""
     from ..attribution.positive import gradcam_pp_weights
 
     trap = _trap(answer, {"You weighted all gradients: GradCAM++ keeps only the positive ones, ReLU(g).":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 import numpy as np
@@ -18,10 +19,19 @@ from ..zoo.spec import ZooSpec
 
 
 GLUED: dict[str, Any] = {}  # everything glued in this kernel (for exercises and tests)
+_CODE_MARK = re.compile(r"`([^`\n]*)`")
+
+
+def cell(value: Any) -> str:
+    """A table cell: ``|`` escaped, so that "p(class | baseline)" or FullGrad's "|x|" cannot split the row."""
+    return str(value).replace("\\|", "|").replace("|", "\\|").replace("\n", " ")
 
 
 def plain(value: Any) -> Any:
-    """A Python scalar or string for a tensor / numpy scalar, so that ``{glue:text}`k:.2f``` can format it."""
+    """A Python scalar or string for a tensor / numpy scalar, so that ``{glue:text}`k:.2f``` can format it. A
+    string loses its Markdown code marks: ``{glue:text}`` pastes plain text, where a backtick would show as one."""
+    if isinstance(value, str):
+        return _CODE_MARK.sub(r"\1", value)
     if isinstance(value, torch.Tensor):
         value = value.item() if value.numel() == 1 else value.tolist()
     if isinstance(value, np.generic):
@@ -117,7 +127,7 @@ def methods_table(methods: Sequence[str]) -> Markdown:
         defaults = ", ".join(f"{k}={v}" for k, v in m.defaults.items()) or "—"
         if m.stochastic:
             defaults += ", seed (own randomness)"
-        lines.append(f"| `{name}` | {m.summary} | {defaults} | {m.reference} |")
+        lines.append(f"| `{name}` | {cell(m.summary)} | {cell(defaults)} | {cell(m.reference)} |")
     return Markdown("\n".join(lines))
 
 
@@ -127,8 +137,8 @@ def table(rows: Sequence[dict[str, Any]], digits: int = 3) -> Markdown:
         return Markdown("*(no rows)*")
     keys = list(rows[0])
     fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(keys) + " |", "| " + " | ".join("---" for _ in keys) + " |"]
-    lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows]
+    lines = ["| " + " | ".join(map(cell, keys)) + " |", "| " + " | ".join("---" for _ in keys) + " |"]
+    lines += ["| " + " | ".join(cell(fmt(r[k])) for k in keys) + " |" for r in rows]
     return Markdown("\n".join(lines))
 
 

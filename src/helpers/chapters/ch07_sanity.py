@@ -89,6 +89,9 @@ def verdict_numbers(ivs: Mapping[str, Mapping[str, tuple[Interval, Interval]]], 
                 ms = [m for m, bt in ivs.items() if sanity.verdict(bt[t][k], threshold) == word]
                 out[f"{t}_{reading}_{word}"] = _names(ms)
                 out[f"n_{t}_{reading}_{word}"] = len(ms)
+                verb = {"passes": ("passes", "pass"), "fails": ("fails", "fail"),
+                        "undecided": ("is undecided", "are undecided")}[word]
+                out[f"count_{t}_{reading}_{word}"] = f"{len(ms)} {verb[len(ms) != 1]}"  # "1 is undecided"
         for m, bt in ivs.items():
             a, b = (sanity.verdict(iv, threshold) for iv in bt[t])
             if a != b:

@@ -127,3 +127,19 @@ def rank_labels(n: int) -> list[str]:
     ("runner-up", "third", …), as in chapter 2's class menu."""
     words = ["true class", "runner-up", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
     return [words[k] if k < len(words) else f"rank {k + 1}" for k in range(n)]
+
+
+# Paul Tol's colour-blind-safe qualitative schemes (SRON/EPS/TN/09-002): "muted", then "bright" without its grey
+_TOL = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+        "#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377")
+
+
+def line_colours(n: int) -> list[str]:
+    """``n`` distinct colours for the lines of one figure (plotly's default cycle repeats after 10): Tol's
+    colour-blind-safe schemes, then evenly spaced hues."""
+    import colorsys
+
+    if n <= len(_TOL):
+        return list(_TOL[:n])
+    extra = [colorsys.hsv_to_rgb(k / (n - len(_TOL)), 0.8, 0.75) for k in range(n - len(_TOL))]
+    return list(_TOL) + [f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}" for r, g, b in extra]

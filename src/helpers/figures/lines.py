@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
+
+from .common import line_colours
 import torch
 
 from .common import _np
@@ -14,7 +16,9 @@ def lines_figure(x: Sequence[float], series: dict[str, Sequence[float]], xlabel:
                  title: str = "", reference: tuple[Sequence[float], str] | None = None,
                  log_y: bool = False) -> go.Figure:
     """One line per series against ``x``, optionally a dashed reference curve."""
-    fig = go.Figure([go.Scatter(x=list(x), y=list(v), mode="lines+markers", name=k) for k, v in series.items()])
+    colours = line_colours(len(series))
+    fig = go.Figure([go.Scatter(x=list(x), y=list(v), mode="lines+markers", name=k, line=dict(color=c))
+                     for (k, v), c in zip(series.items(), colours)])
     if reference is not None:
         fig.add_trace(go.Scatter(x=list(x), y=list(reference[0]), mode="lines", name=reference[1],
                                  line=dict(dash="dash", color="black", width=3)))

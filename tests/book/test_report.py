@@ -1,0 +1,24 @@
+"""Glued prose and tables render as text a reader can read: no code marks in glued text, no split table rows."""
+from __future__ import annotations
+
+from helpers.book import report
+
+
+def test_glued_strings_lose_their_code_marks():
+    assert report.glue("t_rank", "lowest for `gradcam_relu`, highest for `lime`") == \
+        "lowest for gradcam_relu, highest for lime"
+    assert report.GLUED["t_rank"] == "lowest for gradcam_relu, highest for lime"
+    assert report.glue("t_num", 0.25) == 0.25
+
+
+def test_table_cells_escape_the_pipe():
+    md = report.table([{"baseline": "zero", "p(class | baseline)": 0.1, "method": "|x| of the map"}]).data
+    header, _, row = md.splitlines()
+    assert header.count(" | ") == 2 and r"p(class \| baseline)" in header  # three columns, not four
+    assert row.count(" | ") == 2 and r"\|x\| of the map" in row
+
+
+def test_the_methods_table_keeps_fullgrad_in_four_cells():
+    md = report.methods_table(["fullgrad"]).data
+    row = md.splitlines()[-1]
+    assert len([c for c in row.split(" | ")]) == 4 and r"\|input-gradient ⊙ input\|" in row
