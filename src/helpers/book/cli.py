@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers run|build|strip|sync``."""
+"""Command line: ``python -m helpers run|build|strip|sync|zoo``."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from . import build
+from . import plan
 from . import colab
 from . import profiles
 from . import runner
@@ -34,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("paths", nargs="*", type=Path)
     sub.add_parser("sync", help="regenerate every chapter's Colab badge and install cell from book/_config.yml, "
                                  "and the packaged colab profile")
+    plan.add_parsers(sub)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    if args.cmd == "zoo":
+        return plan.main(args)
     if args.cmd == "run":
         res = runner.run_chapters(args.profile, args.chapters, profiles.parse_overrides(args.param), args.out,
                                   force=args.force, book=args.book)

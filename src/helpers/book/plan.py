@@ -1,0 +1,151 @@
+"""``python -m helpers zoo train|status``: every zoo the chosen chapters ask for under a profile (the specs the
+chapter kit builds, :func:`helpers.book.chapter.zoo_spec` and :func:`~helpers.book.chapter.sibling_spec`), trained
+in-process or as one submitit job array on SLURM, and the cache's view of what is done, missing and running.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from ..zoo import jobs
+from ..zoo.spec import ZooSpec
+from . import profiles
+from .chapter import sibling_spec, zoo_params, zoo_spec
+
+
+# the zoos a chapter builds besides its own with Kit.sibling (tests/book/test_plan.py checks the notebooks' calls)
+SIBLINGS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
+    "03": lambda p: ([{"arch": a, "n_models": p["n_arch_models"]} for a in p["architectures"]]
+                     + [{"n_models": p["n_arch_models"], "vary": v} for v in ("init", "data", "both")]),
+}
+
+
+def chapter_zoos(params: Mapping[str, Any], chapter_id: str) -> list[ZooSpec]:
+    """The zoos chapter ``chapter_id`` trains with ``params``: its own, then its siblings."""
+    p = zoo_params(params)
+    main = zoo_spec(p)
+    extra = SIBLINGS.get(chapter_id, lambda _: [])({**params, **p})
+    return [main] + [sibling_spec(main, int(p["seed_offset"]), kw.get("arch"), kw.get("n_models"),
+                                  kw.get("vary", p["vary"])) for kw in extra]
+
+
+def plan(profile_name: str, chapters: Sequence[str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> tuple[list[tuple[str, ZooSpec]], str]:
+    """``[(chapter id, spec), …]`` for the profile's chapters and the device they train on."""
+    root = profiles.project_root()
+    prof = profiles.load_profile(profile_name, root / "profiles")
+    for k, v in prof["env"].items():
+        os.environ.setdefault(k, str(v))
+    out, device = [], "cpu"
+    for ch in profiles.find_chapters(root / "notebooks"):
+        if chapters and ch.id not in chapters:
+            continue
+        params = {**profiles.declared_parameters(ch.path),
+                  **profiles.chapter_parameters(prof, ch, dict(overrides or {}), profile_name)}
+        device = params.get("device") or ("cuda" if _cuda() else "cpu")
+        out += [(ch.id, s) for s in chapter_zoos(params, ch.id)]
+    return out, str(device)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def executor(engine: str, folder: Path, partition: str | None = None, gpus_per_job: int = 0,
+             cpus_per_job: int = 1, array_parallelism: int = 64, time_min: int = 60, mem_gb: float = 2.0) -> Any:
+    """A submitit executor: ``slurm`` (``sbatch`` on PATH) or ``local`` (one subprocess per job)."""
+    import submitit
+
+    if engine == "slurm":
+        ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        kw: dict[str, Any] = {"timeout_min": time_min, "cpus_per_task": cpus_per_job, "mem_gb": mem_gb,
+                              "slurm_array_parallelism": array_parallelism, "name": "helpers-zoo"}
+        if partition:
+            kw["slurm_partition"] = partition
+        if gpus_per_job:
+            kw["gpus_per_node"] = gpus_per_job
+        ex.update_parameters(**kw)
+        return ex
+    ex = submitit.LocalExecutor(folder=folder)
+    ex.update_parameters(timeout_min=time_min, cpus_per_task=cpus_per_job)
+    return ex
+
+
+def train(specs: Sequence[ZooSpec], engine: str = "local", device: str = "cpu", wait: bool = True,
+          **executor_kw: Any) -> list[Any]:
+    """Train what the cache lacks: in-process (``engine="inproc"``) or as one job array of :func:`jobs.units`
+    through submitit (``local`` or ``slurm``); returns the submitted jobs (waited for when ``wait``)."""
+    from ..zoo.store import train_zoo
+
+    if engine == "inproc":
+        for s in jobs.merge(specs):
+            train_zoo(s, device=device)
+        return []
+    todo = jobs.units(specs, device)
+    if not todo:
+        return []
+    from ..data import settings
+
+    ex = executor(engine, settings.cache_root() / "jobs" / "%j", **executor_kw)
+    submitted = ex.map_array(jobs.run_unit, todo)
+    if wait:
+        for job in submitted:
+            try:
+                job.result()
+            except Exception as e:  # a cancelled or killed job: what is done is read from the cache
+                print(f"job {job.job_id} did not finish ({type(e).__name__}): rerun to train what is missing")
+    return submitted
+
+
+def status_lines(specs: Sequence[ZooSpec]) -> list[str]:
+    """One line per zoo: architecture, key, done, missing and running counts."""
+    lines = []
+    for s in jobs.merge(specs):
+        c = jobs.status(s)
+        lines.append(f"{s.arch:12s} {s.dataset:10s} {s.key}  done {c['done']:3d}  missing {c['missing']:3d}  "
+                     f"running {c['running']:3d}")
+    return lines
+
+
+def add_parsers(sub: Any) -> None:
+    """The ``zoo`` subcommand of ``python -m helpers``."""
+    z = sub.add_parser("zoo", help="train the zoos of a profile's chapters (in-process, or as a SLURM job array)")
+    zsub = z.add_subparsers(dest="zoo_cmd", required=True)
+    for name in ("train", "status"):
+        c = zsub.add_parser(name)
+        c.add_argument("--profile", default="default")
+        c.add_argument("--chapters", nargs="*")
+        c.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    t = zsub.choices["train"]
+    t.add_argument("--engine", choices=("local", "slurm", "inproc"), default="local",
+                   help="local: in-process (today's path); slurm: one job array via submitit; inproc: same as local")
+    t.add_argument("--jobs", action="store_true", help="with --engine local: submitit's local executor instead")
+    t.add_argument("--partition")
+    t.add_argument("--gpus-per-job", type=int, default=0)
+    t.add_argument("--cpus-per-job", type=int, default=1)
+    t.add_argument("--array-parallelism", type=int, default=64)
+    t.add_argument("--time-min", type=int, default=60)
+    t.add_argument("--no-wait", action="store_true", help="submit and return (watch with `zoo status`)")
+
+
+def main(args: Any) -> int:
+    planned, device = plan(args.profile, args.chapters, profiles.parse_overrides(args.param))
+    specs = [s for _, s in planned]
+    if args.zoo_cmd == "status":
+        print("\n".join(status_lines(specs)))
+        return 0
+    engine = args.engine
+    if engine in ("local", "inproc"):
+        engine = "local" if args.jobs else "inproc"
+    kw = {} if engine == "inproc" else {
+        "partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
+        "array_parallelism": args.array_parallelism, "time_min": args.time_min}
+    t0 = time.perf_counter()
+    submitted = train(specs, engine, device, wait=not args.no_wait, **kw)
+    print(f"{len(submitted)} job(s) in {time.perf_counter() - t0:.0f} s")
+    print("\n".join(status_lines(specs)))
+    return 0
