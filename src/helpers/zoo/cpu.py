@@ -126,12 +126,26 @@ def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: tor
                 sched.step()
 
 
-SLOTS = 12  # models per LeNetGroup; fixed, so a model's weights do not depend on which models share its group
+SLOTS = 12  # models per LeNetGroup: fixed, like each model's slot, so its group does not change its weights
+
+
+def slot_of(init_seed: int, data_seed: int, slots: int = SLOTS) -> int:
+    """A model's place in its :class:`LeNetGroup`, fixed by its seeds: consecutive seeds (whichever of the two
+    varies) take consecutive slots, so the default zoo's models 0–11 and 12–23 fill two groups in order."""
+    return max(init_seed, data_seed) % slots
 
 
 def slot_groups(seed_pairs: list[tuple[int, int]], slots: int = SLOTS) -> list[list[tuple[int, int]]]:
-    """``seed_pairs`` in groups of ``slots`` models, in order (the last one may be shorter: it is padded)."""
-    return [seed_pairs[k:k + slots] for k in range(0, len(seed_pairs), slots)]
+    """``seed_pairs`` packed, in order, into groups in which no two models share a slot (:func:`slot_of`)."""
+    groups: list[dict[int, tuple[int, int]]] = []
+    for pair in seed_pairs:
+        k = slot_of(*pair, slots=slots)
+        free = next((g for g in groups if k not in g), None)
+        if free is None:
+            free = {}
+            groups.append(free)
+        free[k] = pair
+    return [list(g.values()) for g in groups]
 
 
 def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
@@ -143,12 +157,12 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
     losses, so each model gets its own gradient, and Adam and SGD act element by element, so model k follows the
     trajectory of ``train_model(spec, ds, *seed_pairs[k])`` up to float rounding (tests/zoo/test_store.py).
 
-    The models are trained in :class:`LeNetGroup` s of exactly ``slots`` models (:func:`slot_groups`; a short last
-    group is padded with copies of its first model, whose results are dropped), each with one intra-op thread, up to
-    ``workers`` (default: ``torch.get_num_threads()``) groups at once in Python threads (the thread setting is
-    restored afterwards). A model's arithmetic depends on its group's shape and its thread count, not on the other
-    models' weights or its slot, so a model's weights are bit-for-bit the same whichever models share its group,
-    however a zoo is split into jobs and whenever a run was cut off (tests/zoo/test_cpu.py). For these small
+    The models are trained in :class:`LeNetGroup` s of exactly ``slots`` models, each model in the slot its seeds
+    fix (:func:`slot_groups`; free slots hold copies of another model, whose results are dropped), each group with one
+    intra-op thread, up to ``workers`` (default: ``torch.get_num_threads()``) groups at once in Python threads (the
+    thread setting is restored afterwards). A model's arithmetic depends on its group's shape, its slot and the thread
+    count, not on the other models' weights, so its weights are bit-for-bit the same whichever models share its
+    group, however a zoo is split into jobs and whenever a run was cut off (tests/zoo/test_cpu.py). For these small
     networks two cores do more as two single-threaded loops than as one loop whose every operation is split in two
     (benchmarks/bench_training.py).
     """
@@ -156,7 +170,10 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
     train = subsample(ds.train, r.n_train, seed=1)
     x, y = train.x, train.y
     parts = slot_groups(list(seed_pairs), slots)
-    padded = [part + [part[0]] * (slots - len(part)) for part in parts]
+    padded = []
+    for part in parts:
+        by_slot = {slot_of(*pair, slots=slots): pair for pair in part}
+        padded.append([by_slot.get(k, part[0]) for k in range(slots)])
     # built here, in order: new_model seeds the global RNG, which is not thread-safe
     groups = [LeNetGroup([new_model(spec, ds, i) for i, _ in part]) for part in padded]
     gens = [[torch.Generator().manual_seed(d) for _, d in part] for part in padded]
@@ -179,4 +196,5 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
                     raise
     finally:
         torch.set_num_threads(threads)
-    return [m.eval() for g, part in zip(groups, parts) for m in g.write_back()[:len(part)]]
+    trained = {pair: g.write_back()[slot_of(*pair, slots=slots)] for g, part in zip(groups, parts) for pair in part}
+    return [trained[pair].eval() for pair in seed_pairs]
