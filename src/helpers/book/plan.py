@@ -76,9 +76,10 @@ def executor(engine: str, folder: Path, partition: str | None = None, gpus_per_j
 
 
 def train(specs: Sequence[ZooSpec], engine: str = "local", device: str = "cpu", wait: bool = True,
-          **executor_kw: Any) -> list[Any]:
+          wait_s: float = 7 * 24 * 3600, **executor_kw: Any) -> list[Any]:
     """Train what the cache lacks: in-process (``engine="inproc"``) or as one job array of :func:`jobs.units`
-    through submitit (``local`` or ``slurm``); returns the submitted jobs (waited for when ``wait``)."""
+    through submitit (``local`` or ``slurm``); returns the submitted jobs (waited for, at most ``wait_s`` seconds,
+    when ``wait``). A job that did not complete is reported; what is done is read from the cache."""
     from ..zoo.store import train_zoo
 
     if engine == "inproc":
@@ -93,11 +94,15 @@ def train(specs: Sequence[ZooSpec], engine: str = "local", device: str = "cpu", 
     ex = executor(engine, settings.cache_root() / "jobs" / "%j", **executor_kw)
     submitted = ex.map_array(jobs.run_unit, todo)
     if wait:
+        deadline = time.monotonic() + wait_s
         for job in submitted:
-            try:
-                job.result()
-            except Exception as e:  # a cancelled or killed job: what is done is read from the cache
-                print(f"job {job.job_id} did not finish ({type(e).__name__}): rerun to train what is missing")
+            while not job.done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job.job_id} still not done after {wait_s:.0f} s: see `zoo status`")
+                time.sleep(0.5)
+            if not job.paths.result_pickle.exists():  # cancelled, killed, preempted …
+                print(f"job {job.job_id} ended {job.state} without a result: rerun `zoo train` to train what is "
+                      f"missing")
     return submitted
 
 

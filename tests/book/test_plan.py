@@ -1,0 +1,40 @@
+import re
+from tests.conftest import ROOT
+from helpers.book import plan
+from helpers.zoo import jobs, records, train_zoo
+
+SMOKE_MAIN = "0a6a2604e8952c55"  # the smoke profile's LeNet zoo (tests/zoo/test_store.py keeps its key)
+
+
+def test_every_sibling_zoo_of_a_notebook_is_planned():
+    calls = {p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if ".sibling(" in p.read_text()}
+    assert calls == set(plan.SIBLINGS)
+
+
+def test_smoke_plan_has_the_kits_zoos_and_chapter_3s_siblings(data_root):
+    planned, device = plan.plan("smoke")
+    assert device == "cpu"
+    by_chapter = {}
+    for ch, s in planned:
+        by_chapter.setdefault(ch, []).append(s)
+    assert set(by_chapter) == {f"0{k}" for k in range(1, 8)}
+    assert all(specs[0].key == SMOKE_MAIN and specs[0].n_models == 3 for specs in by_chapter.values())
+    ch3 = by_chapter["03"]
+    assert [s.arch for s in ch3] == ["lenet", "lenet", "lenet-wide", "lenet", "lenet", "lenet"]
+    assert ch3[3].seed_pairs == [(0, 0), (1, 0), (2, 0)] and ch3[4].seed_pairs == [(0, 0), (0, 1), (0, 2)]
+    merged = jobs.merge([s for _, s in planned])
+    assert [(s.arch, s.n_models) for s in merged] == [("lenet", 7), ("lenet-wide", 3)]
+
+
+def test_zoo_train_then_status_reads_the_cache(data_root, capsys):
+    from helpers.book import cli
+
+    assert cli.main(["zoo", "status", "--profile", "smoke", "--chapters", "03"]) == 0
+    assert re.search(rf"lenet +mnist-5k +{SMOKE_MAIN}  done +0  missing +7  running +0", capsys.readouterr().out)
+    planned, _ = plan.plan("smoke", ["01"])
+    main = planned[0][1]
+    train_zoo(main.subset(2), device="cpu", progress=False)
+    assert cli.main(["zoo", "train", "--profile", "smoke", "--chapters", "03", "--engine", "local"]) == 0
+    assert re.search(r"done +7  missing +0  running +0", capsys.readouterr().out)
+    assert sorted(records.writes(main)) == ["i0_d0", "i0_d1", "i0_d2", "i1_d0", "i1_d1", "i2_d0", "i2_d2"]
+    assert [len(u.pairs) for u in jobs.units([main], "cpu")] == []  # a rerun would submit nothing
