@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers run|build|strip|sync|zoo``."""
+"""Command line: ``python -m helpers run|build|strip|sync|zoo|maps``."""
 from __future__ import annotations
 
 import argparse
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_parsers(sub)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    if args.cmd == "zoo":
+    if args.cmd in ("zoo", "maps"):
         return plan.main(args)
     if args.cmd == "run":
         res = runner.run_chapters(args.profile, args.chapters, profiles.parse_overrides(args.param), args.out,

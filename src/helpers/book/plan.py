@@ -86,13 +86,18 @@ def train(specs: Sequence[ZooSpec], engine: str = "local", device: str = "cpu", 
         for s in jobs.merge(specs):
             train_zoo(s, device=device)
         return []
-    todo = jobs.units(specs, device)
+    return submit(jobs.run_unit, jobs.units(specs, device), engine, wait, wait_s, **executor_kw)
+
+
+def submit(fn: Callable[[Any], Any], todo: Sequence[Any], engine: str, wait: bool = True,
+           wait_s: float = 7 * 24 * 3600, **executor_kw: Any) -> list[Any]:
+    """``fn`` over ``todo`` as one submitit job array; waits (at most ``wait_s`` s) when ``wait``."""
     if not todo:
         return []
     from ..data import settings
 
     ex = executor(engine, settings.cache_root() / "jobs" / "%j", **executor_kw)
-    submitted = ex.map_array(jobs.run_unit, todo)
+    submitted = ex.map_array(fn, list(todo))
     if wait:
         deadline = time.monotonic() + wait_s
         for job in submitted:
@@ -101,9 +106,21 @@ def train(specs: Sequence[ZooSpec], engine: str = "local", device: str = "cpu", 
                     raise TimeoutError(f"job {job.job_id} still not done after {wait_s:.0f} s: see `zoo status`")
                 time.sleep(0.5)
             if not job.paths.result_pickle.exists():  # cancelled, killed, preempted …
-                print(f"job {job.job_id} ended {job.state} without a result: rerun `zoo train` to train what is "
-                      f"missing")
+                print(f"job {job.job_id} ended {job.state} without a result: rerun to compute what is missing")
     return submitted
+
+
+def compute_maps(specs: Sequence[ZooSpec], methods: Sequence[str], request: Path, engine: str = "local",
+                 device: str = "cpu", wait: bool = True, **executor_kw: Any) -> list[Any]:
+    """Every (model, method) map the map cache lacks for ``request``: in-process (``inproc``) or as a job array."""
+    from ..attribution import mapjobs
+
+    todo = mapjobs.map_units(jobs.merge(specs), methods, request, device)
+    if engine == "inproc":
+        for unit in todo:
+            mapjobs.run_map_unit(unit)
+        return []
+    return submit(mapjobs.run_map_unit, todo, engine, wait, **executor_kw)
 
 
 def status_lines(specs: Sequence[ZooSpec]) -> list[str]:
@@ -125,7 +142,19 @@ def add_parsers(sub: Any) -> None:
         c.add_argument("--profile", default="default")
         c.add_argument("--chapters", nargs="*")
         c.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
-    t = zsub.choices["train"]
+    m = sub.add_parser("maps", help="a chapter's maps as a job array (one job per model and method)")
+    msub = m.add_subparsers(dest="maps_cmd", required=True)
+    c = msub.add_parser("compute")
+    c.add_argument("--profile", default="default")
+    c.add_argument("--chapters", nargs="*")
+    c.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--methods", nargs="+", required=True)
+    c.add_argument("--request", type=Path, required=True, help="inputs and targets (attribution.mapjobs.save_request)")
+    for t in (zsub.choices["train"], c):
+        _job_options(t)
+
+
+def _job_options(t: Any) -> None:
     t.add_argument("--engine", choices=("local", "slurm", "inproc"), default="local",
                    help="local: in-process (today's path); slurm: one job array via submitit; inproc: same as local")
     t.add_argument("--jobs", action="store_true", help="with --engine local: submitit's local executor instead")
@@ -140,7 +169,7 @@ def add_parsers(sub: Any) -> None:
 def main(args: Any) -> int:
     planned, device = plan(args.profile, args.chapters, profiles.parse_overrides(args.param))
     specs = [s for _, s in planned]
-    if args.zoo_cmd == "status":
+    if getattr(args, "zoo_cmd", None) == "status":
         print("\n".join(status_lines(specs)))
         return 0
     engine = args.engine
@@ -150,6 +179,11 @@ def main(args: Any) -> int:
         "partition": args.partition, "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
         "array_parallelism": args.array_parallelism, "time_min": args.time_min}
     t0 = time.perf_counter()
+    if args.cmd == "maps":
+        own = [s for k, (ch, s) in enumerate(planned) if k == 0 or planned[k - 1][0] != ch]  # each chapter's zoo
+        submitted = compute_maps(own, args.methods, args.request, engine, device, wait=not args.no_wait, **kw)
+        print(f"{len(submitted)} map job(s) in {time.perf_counter() - t0:.0f} s")
+        return 0
     submitted = train(specs, engine, device, wait=not args.no_wait, **kw)
     print(f"{len(submitted)} job(s) in {time.perf_counter() - t0:.0f} s")
     print("\n".join(status_lines(specs)))
