@@ -173,6 +173,8 @@ def main(args: Any) -> int:
         print("\n".join(status_lines(specs)))
         return 0
     engine = args.engine
+    if args.gpus_per_job and engine == "slurm":
+        device = "cuda"  # planned on a login node without a GPU: the jobs train on theirs, one model per job
     if engine in ("local", "inproc"):
         engine = "local" if args.jobs else "inproc"
     kw = {} if engine == "inproc" else {
