@@ -36,8 +36,6 @@ def plan(profile_name: str, chapters: Sequence[str] | None = None,
     """``[(chapter id, spec), …]`` for the profile's chapters and the device they train on."""
     root = profiles.project_root()
     prof = profiles.load_profile(profile_name, root / "profiles")
-    for k, v in prof["env"].items():
-        os.environ.setdefault(k, str(v))
     out, device = [], "cpu"
     for ch in profiles.find_chapters(root / "notebooks"):
         if chapters and ch.id not in chapters:
@@ -167,6 +165,9 @@ def _job_options(t: Any) -> None:
 
 
 def main(args: Any) -> int:
+    root = profiles.project_root()
+    for k, v in profiles.load_profile(args.profile, root / "profiles")["env"].items():
+        os.environ.setdefault(k, str(v))  # the profile's environment, as the runner gives its kernels (and jobs)
     planned, device = plan(args.profile, args.chapters, profiles.parse_overrides(args.param))
     specs = [s for _, s in planned]
     if getattr(args, "zoo_cmd", None) == "status":

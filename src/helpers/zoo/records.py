@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -76,8 +77,6 @@ def read_manifest(spec: ZooSpec) -> dict[str, Any]:
 def write_model(spec: ZooSpec, name: str, state: dict[str, torch.Tensor], record: dict[str, Any]) -> dict[str, Any]:
     """Write model ``name``'s weights, then its record (with the weights' sha256), each atomically; returns the
     record. Also appends one line to ``writes.log``."""
-    import hashlib
-
     buf = io.BytesIO()
     torch.save(state, buf)
     blob = buf.getvalue()
