@@ -38,3 +38,20 @@ def test_zoo_train_then_status_reads_the_cache(data_root, capsys):
     assert re.search(r"done +7  missing +0  running +0", capsys.readouterr().out)
     assert sorted(records.writes(main)) == ["i0_d0", "i0_d1", "i0_d2", "i1_d0", "i1_d1", "i2_d0", "i2_d2"]
     assert [len(u.pairs) for u in jobs.units([main], "cpu")] == []  # a rerun would submit nothing
+
+
+def test_maps_compute_fills_the_map_cache_per_model(data_root, tmp_path, capsys):
+    import torch
+
+    from helpers.attribution import mapcache, mapjobs
+    from helpers.book import cli
+
+    main = plan.plan("smoke", ["01"])[0][0][1]
+    request = mapjobs.save_request(tmp_path / "req.pt", torch.rand(2, 1, 28, 28), torch.tensor([3, 7]))
+    assert cli.main(["zoo", "train", "--profile", "smoke", "--chapters", "01"]) == 0
+    assert cli.main(["maps", "compute", "--profile", "smoke", "--chapters", "01", "--methods", "gradient",
+                     "--request", str(request)]) == 0
+    assert mapjobs.map_units([main], ["gradient"], request) == []  # every model's entry is there
+    inputs, target = mapjobs.load_request(request)
+    assembled = mapcache.assemble(main.key, main.seed_pairs, "gradient", {}, inputs, target)
+    assert assembled is not None and assembled.shape == (3, 2, 28, 28)
