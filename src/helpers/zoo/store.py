@@ -84,7 +84,7 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
     while todo:
         with contextlib.ExitStack() as held:
             mine = [pair for pair in todo if held.enter_context(records.model_lock(spec, model_name(*pair)))]
-            mine = [pair for pair in mine if pair in missing(spec, mine)]  # finished meanwhile by another process
+            mine = missing(spec, mine)  # some may have been finished meanwhile by another process
             if mine:
                 ds = ds or load_dataset(spec.dataset)
                 _train_pairs(spec, ds, mine, device, engine, group, progress)
