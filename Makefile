@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= default
 STAMP := $(VENV)/.installed
 
-.PHONY: install book chapters build test benchmark strip clean distclean
+.PHONY: install book chapters build test benchmark strip clean distclean slurm-up slurm-down
 
 # torch/torchvision are pinned in torch.txt (local wheels on the dev/CI machines); everything else has lower bounds.
 $(STAMP): pyproject.toml torch.txt
@@ -35,6 +35,13 @@ build: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+## make slurm-up / slurm-down: a one-node SLURM with accounting for the slurm tests (root; state in build/slurm)
+slurm-up:
+	.ci/slurm.sh up
+
+slurm-down:
+	.ci/slurm.sh down
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_marginal.py && $(PY) benchmarks/bench_training.py

@@ -59,14 +59,14 @@ def test_new_model_leaves_global_rng_alone(data_root):
 def test_manifest_records_seeds_accuracy_and_checksums(data_root):
     s = spec(2, init_seeds=(10, 11), data_seeds=(20, 21))
     manifest = train_zoo(s, device="cpu", progress=False)
-    on_disk = json.loads((s.directory / "manifest.json").read_text())
-    assert on_disk == manifest and on_disk["spec"]["arch"] == "lenet"
-    entry = on_disk["models"]["i11_d21"]
+    assert manifest["spec"]["arch"] == "lenet" and not (s.directory / "manifest.json").exists()
+    entry = json.loads((s.directory / "i11_d21.json").read_text())  # each model's own record
+    assert manifest["models"]["i11_d21"] == entry and entry["host"]
     assert entry["init_seed"] == 11 and entry["data_seed"] == 21
     assert entry["train_seconds"] > 0
     assert entry["sha256"] == training.sha256_file(s.directory / entry["file"])
     assert s.directory.parent.parent == data_root.resolve() / "cache"
-    assert not [p for p in s.directory.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    assert [p.name for p in s.directory.iterdir() if p.name.startswith(".")] == [".locks"], "temporary files left"
     loaded = load_zoo(s, device="cpu")
     assert [r["init_seed"] for r in loaded.records(s)] == [10, 11]
     assert all(not m.training for m in loaded.models)
@@ -83,7 +83,6 @@ def test_key_ignores_seed_list_but_not_recipe():
 
 def test_interrupted_run_resumes_from_finished_models(data_root, monkeypatch):
     s = spec(3)
-    monkeypatch.setattr(store, "GROUP_SIZE", 1)  # one model at a time: train_model per model
     real = training.train_model
     calls = []
 
@@ -95,13 +94,13 @@ def test_interrupted_run_resumes_from_finished_models(data_root, monkeypatch):
 
     monkeypatch.setattr(store, "train_model", flaky)
     with pytest.raises(KeyboardInterrupt):
-        train_zoo(s, device="cpu", progress=False)
+        train_zoo(s, device="cpu", progress=False, engine="loop")  # one model at a time: train_model per model
     assert sorted(store.read_manifest(s)["models"]) == ["i0_d0"]
     calls.clear()
     monkeypatch.setattr(store, "train_model", real)
     counted = []
     monkeypatch.setattr(store, "train_model", lambda *a, **k: counted.append(a[2]) or real(*a, **k))
-    train_zoo(s, device="cpu", progress=False)
+    train_zoo(s, device="cpu", progress=False, engine="loop")
     assert counted == [1, 2]  # model 0 was not trained again
     assert len(load_zoo(s, device="cpu").models) == 3
 
@@ -113,7 +112,7 @@ def test_interrupted_group_run_keeps_the_finished_groups(data_root, monkeypatch)
 
     def flaky(spec_, ds, pairs, workers=None):
         groups.append([i for i, _ in pairs])
-        if len(groups) == 2:
+        if groups == [[0, 1], [2, 3]]:
             raise KeyboardInterrupt  # the user stops the run while the second group trains
         return real_group(spec_, ds, pairs, workers)
 
@@ -125,7 +124,7 @@ def test_interrupted_group_run_keeps_the_finished_groups(data_root, monkeypatch)
     assert sorted(store.read_manifest(s)["models"]) == ["i0_d0", "i1_d1"]
     groups.clear()
     train_zoo(s, device="cpu", progress=False, group=2)
-    assert groups == [[2, 3]] and singles == [4]  # the finished group is kept; a last group of one trains alone
+    assert groups == [[2, 3], [4]] and singles == []  # the finished group is kept; a last one of one is grouped too
     assert len(load_zoo(s, device="cpu").models) == 5
 
 
@@ -263,7 +262,7 @@ def test_group_training_equals_one_at_a_time(data_root, arch, recipe, workers):
 
 def test_group_trained_models_extend_a_zoo_trained_one_at_a_time(data_root):
     s = spec(3)
-    train_zoo(s.subset(1), device="cpu", progress=False)  # a single model trains alone, the old way
+    train_zoo(s.subset(1), device="cpu", progress=False, engine="loop")  # a single model trains alone
     manifest = train_zoo(s, device="cpu", progress=False)  # models 1 and 2 as a group, same folder
     assert sorted(manifest["models"]) == ["i0_d0", "i1_d1", "i2_d2"]
     loaded = load_zoo(s, device="cpu")

@@ -150,6 +150,24 @@ def remove_stale() -> None:
     remove_stale_temporaries(out, legacy=("tmp*.tmp",))  # older versions named no process: removed an hour old
 
 
+def model_key(zoo_key: str, pair: tuple[int, int], method: str, kwargs: dict[str, Any], inputs: torch.Tensor,
+              target: torch.Tensor) -> str:
+    """The key of one model's maps (1, N, H, W): the zoo key of a zoo of that model alone."""
+    return key(zoo_key, [tuple(pair)], method, kwargs, inputs, target)
+
+
+def assemble(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], method: str, kwargs: dict[str, Any],
+             inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """The zoo's maps (M, N, H, W) stacked from every model's own entry, or ``None`` if one is missing."""
+    parts = []
+    for pair in seed_pairs:
+        part = load(model_key(zoo_key, pair, method, kwargs, inputs, target))
+        if part is None or part.shape[0] != 1:
+            return None
+        parts.append(part)
+    return torch.cat(parts) if parts else None
+
+
 def method_maps(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], models: Sequence[nn.Module],
                 methods: Sequence[str], inputs: torch.Tensor, target: torch.Tensor,
                 method_kwargs: dict[str, dict] | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
@@ -170,6 +188,10 @@ def method_maps(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], models: Seq
     for m in methods:
         k = key(zoo_key, seed_pairs, m, method_kwargs.get(m, {}), inputs, t)
         hit = load(k, shape)
+        if hit is None:
+            hit = assemble(zoo_key, seed_pairs, m, method_kwargs.get(m, {}), inputs, t)
+            if hit is not None:
+                save(k, hit)  # one entry for the zoo from the per-model entries of `python -m helpers maps compute`
         if hit is None:
             missing.append((m, k))
         else:

@@ -66,11 +66,8 @@ class Kit:
     def sibling(self, arch: str | None = None, n_models: int | None = None, vary: str | None = None,
                 progress: bool = True) -> "Kit":
         """Another zoo with the same dataset and recipe (for architecture or seed ablations), trained if missing."""
-        n = self.n_models if n_models is None else int(n_models)
         v = self.vary if vary is None else vary
-        init_seeds, data_seeds = seed_lists(n, v, self.seed_offset)
-        spec = replace(self.spec, arch=arch or self.spec.arch, n_models=n, init_seeds=init_seeds,
-                       data_seeds=data_seeds)
+        spec = sibling_spec(self.spec, self.seed_offset, arch, n_models, v)
         return replace(self, spec=spec, zoo=ensure_zoo(spec, device=self.device, progress=progress), vary=v)
 
     def maps(self, methods: Sequence[str], inputs: torch.Tensor, target: torch.Tensor,
@@ -130,6 +127,28 @@ def recipe_of(params: Mapping[str, Any]) -> Recipe:
     return Recipe(**{k: params[k] for k in RECIPE_PARAMS})
 
 
+def zoo_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The zoo's names of a chapter's parameters, with the kit's defaults, checked."""
+    p = {**_DEFAULTS, **{k: params[k] for k in ZOO_PARAMS if k in params}}
+    check_parameters(p)
+    return p
+
+
+def zoo_spec(params: Mapping[str, Any]) -> ZooSpec:
+    """The spec of a chapter's zoo from its parameters (what :func:`setup` trains and ``zoo train`` plans)."""
+    p = zoo_params(params)
+    init_seeds, data_seeds = seed_lists(p["n_models"], p["vary"], p["seed_offset"])
+    return ZooSpec(p["arch"], p["dataset"], recipe_of(p), p["n_models"], init_seeds, data_seeds)
+
+
+def sibling_spec(spec: ZooSpec, seed_offset: int = 0, arch: str | None = None, n_models: int | None = None,
+                 vary: str = "both") -> ZooSpec:
+    """Another zoo with the same dataset and recipe (what :meth:`Kit.sibling` trains)."""
+    n = spec.n_models if n_models is None else int(n_models)
+    init_seeds, data_seeds = seed_lists(n, vary, seed_offset)
+    return replace(spec, arch=arch or spec.arch, n_models=n, init_seeds=init_seeds, data_seeds=data_seeds)
+
+
 def setup(params: Mapping[str, Any], progress: bool = True) -> Kit:
     """Build the chapter's zoo from the names of its parameters cell: ``kit = chapter.setup(globals())``.
 
@@ -138,11 +157,9 @@ def setup(params: Mapping[str, Any], progress: bool = True) -> Kit:
     whose ``profile`` is still ``"manual"`` first takes the ``colab`` profile's parameters
     (:func:`helpers.colab.apply_profile`, a no-op elsewhere)."""
     colab.apply_profile(params)
-    p = {**_DEFAULTS, **{k: params[k] for k in ZOO_PARAMS if k in params}}
-    check_parameters(p)
+    p = zoo_params(params)
     device = torch.device(p["device"]) if p["device"] else settings.default_device()
-    init_seeds, data_seeds = seed_lists(p["n_models"], p["vary"], p["seed_offset"])
-    spec = ZooSpec(p["arch"], p["dataset"], recipe_of(p), p["n_models"], init_seeds, data_seeds)
+    spec = zoo_spec(p)
     ds = load_dataset(p["dataset"])
     zoo = ensure_zoo(spec, device=device, progress=progress)
     return Kit(str(p["profile"]), ds, spec, zoo, device, p["vary"], int(p["seed_offset"]))

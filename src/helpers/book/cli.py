@@ -1,4 +1,4 @@
-"""Command line: ``python -m helpers run|build|strip|sync``."""
+"""Command line: ``python -m helpers run|build|strip|sync|zoo|maps``."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from . import build
+from . import plan
 from . import colab
 from . import profiles
 from . import runner
@@ -37,8 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("trust", help="simulate every chapter's design: coverage of its intervals and false verdicts")
     t.add_argument("--profile", default="default")
     t.add_argument("--n-sim", type=int, default=200, help="synthetic zoos per design")
+    plan.add_parsers(sub)
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    if args.cmd in ("zoo", "maps"):
+        return plan.main(args)
     if args.cmd == "run":
         res = runner.run_chapters(args.profile, args.chapters, profiles.parse_overrides(args.param), args.out,
                                   force=args.force, book=args.book)

@@ -128,38 +128,67 @@ def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: tor
                 sched.step()
 
 
+SLOTS = 12  # models per LeNetGroup: fixed, like each model's slot, so its group does not change its weights
+
+
+def slot_of(init_seed: int, data_seed: int, slots: int = SLOTS) -> int:
+    """A model's place in its :class:`LeNetGroup`, fixed by its seeds: consecutive seeds (whichever of the two
+    varies) take consecutive slots, so the default zoo's models 0–11 and 12–23 fill two groups in order."""
+    return max(init_seed, data_seed) % slots
+
+
+def slot_groups(seed_pairs: list[tuple[int, int]], slots: int = SLOTS) -> list[list[tuple[int, int]]]:
+    """``seed_pairs`` packed, in order, into groups in which no two models share a slot (:func:`slot_of`)."""
+    groups: list[dict[int, tuple[int, int]]] = []
+    for pair in seed_pairs:
+        k = slot_of(*pair, slots=slots)
+        free = next((g for g in groups if k not in g), None)
+        if free is None:
+            free = {}
+            groups.append(free)
+        free[k] = pair
+    return [list(g.values()) for g in groups]
+
+
 def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
-                workers: int | None = None) -> list[nn.Module]:
+                workers: int | None = None, slots: int = SLOTS) -> list[nn.Module]:
     """Train the models of ``seed_pairs`` (all :func:`groupable`) together on the CPU; returns them in that order.
 
     Each model starts from its own ``init_seed`` weights and draws its batch order (and augmentation) from its own
     ``data_seed`` generator in the same sequence as :func:`train_model`; the loss is the sum of the per-model mean
     losses, so each model gets its own gradient, and Adam and SGD act element by element, so model k follows the
-    trajectory of ``train_model(spec, ds, *seed_pairs[k])`` up to float rounding (tests/test_zoo.py).
+    trajectory of ``train_model(spec, ds, *seed_pairs[k])`` up to float rounding (tests/zoo/test_store.py).
 
-    The models are split into ``workers`` (default: ``torch.get_num_threads()``) :class:`LeNetGroup` s, each trained
-    in its own Python thread with one intra-op thread (the thread setting is restored afterwards): for these small
-    networks, two cores do more as two single-threaded loops than as one loop whose every operation is split in
-    two, and a single-threaded loop does not stall when another process takes a core (benchmarks/bench_training.py).
-    Bit-for-bit reproducible for the same seeds, ``workers`` and group; otherwise equal within float tolerance.
+    The models are trained in :class:`LeNetGroup` s of exactly ``slots`` models, each model in the slot its seeds
+    fix (:func:`slot_groups`; free slots hold copies of another model, whose results are dropped), each group with one
+    intra-op thread, up to ``workers`` (default: ``torch.get_num_threads()``) groups at once in Python threads (the
+    thread setting is restored afterwards). A model's arithmetic depends on its group's shape, its slot and the thread
+    count, not on the other models' weights, so its weights are bit-for-bit the same whichever models share its
+    group, however a zoo is split into jobs and whenever a run was cut off (tests/zoo/test_cpu.py). For these small
+    networks two cores do more as two single-threaded loops than as one loop whose every operation is split in two
+    (benchmarks/bench_training.py).
     """
     r = spec.recipe
     train = subsample(ds.train, r.n_train, seed=1)
     x, y = train.x, train.y
-    n_workers = max(1, min(len(seed_pairs), torch.get_num_threads() if workers is None else workers))
-    bounds = [len(seed_pairs) * k // n_workers for k in range(n_workers + 1)]
-    parts = [seed_pairs[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
+    parts = slot_groups(list(seed_pairs), slots)
+    padded = []
+    for part in parts:
+        by_slot = {slot_of(*pair, slots=slots): pair for pair in part}
+        padded.append([by_slot.get(k, part[0]) for k in range(slots)])
     # built here, in order: new_model seeds the global RNG, which is not thread-safe
-    groups = [LeNetGroup([new_model(spec, ds, i) for i, _ in part]) for part in parts]
-    gens = [[torch.Generator().manual_seed(d) for _, d in part] for part in parts]
-    watches = [LossWatch(spec, part, torch.device("cpu")) for part in parts]
+    groups = [LeNetGroup([new_model(spec, ds, i) for i, _ in part]) for part in padded]
+    gens = [[torch.Generator().manual_seed(d) for _, d in part] for part in padded]
+    watches = [LossWatch(spec, part, torch.device("cpu")) for part in padded]
+    n_workers = max(1, min(len(parts), torch.get_num_threads() if workers is None else workers))
     stop = threading.Event()
-    if n_workers == 1:
-        _fit_group(groups[0], gens[0], r, x, y, stop, watches[0])
-    else:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the workers' own setting is initialised from this one
-        try:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # every group single-threaded (the workers' own setting is initialised from this one)
+    try:
+        if n_workers == 1:
+            for g, gs, w in zip(groups, gens, watches):
+                _fit_group(g, gs, r, x, y, stop, w)
+        else:
             with ThreadPoolExecutor(n_workers) as pool:
                 futures = [pool.submit(_fit_group, g, gs, r, x, y, stop, w) for g, gs, w in zip(groups, gens, watches)]
                 try:
@@ -168,6 +197,7 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
                 except BaseException:
                     stop.set()  # an error or a KeyboardInterrupt: let the other workers stop at their next step
                     raise
-        finally:
-            torch.set_num_threads(threads)
-    return [m.eval() for g in groups for m in g.write_back()]
+    finally:
+        torch.set_num_threads(threads)
+    trained = {pair: g.write_back()[slot_of(*pair, slots=slots)] for g, part in zip(groups, parts) for pair in part}
+    return [trained[pair].eval() for pair in seed_pairs]

@@ -4,47 +4,41 @@ A model is defined by (architecture, dataset, recipe, init seed, data-order seed
 weights, the data-order seed fixes the mini-batch order and augmentation, so a chapter can vary one at a time.
 Trained weights live in ``<cache>/zoo/<key>/`` where ``<key>`` hashes the spec without its seed list (architecture,
 dataset, recipe), so a zoo of 32 seeds reuses the models of a zoo of 16. Each weights file is named by its two seeds
-and listed in ``manifest.json`` with its accuracy, training time and sha256. Every write is atomic (temporary file +
-``os.replace``), so a killed run leaves no half-written file and resumes from the models already done.
+and has its own record beside it (:mod:`.records`: accuracy, training time, sha256, host), written atomically after
+it, under a lock per model, so trainers in several processes never lose or repeat each other's work, and a killed run
+resumes from the models already done (old caches with one ``manifest.json`` still load).
 
 On the CPU, LeNets are trained :data:`GROUP_SIZE` at a time (:func:`train_group`): as grouped networks
 (:class:`LeNetGroup`: convolutions with ``groups=M`` in channels-last memory, linear layers as batched matrix
-products), one per core, each in its own thread. Every model keeps its own initial weights, batch order and optimizer
+products), one per core, each in its own thread, in groups of a fixed number of slots, so that a model's weights do not
+depend on which models share its group. Every model keeps its own initial weights, batch order and optimizer
 state, so its weights equal those of one-at-a-time training (:func:`train_model`) within float tolerance, and the
-files, manifest and cache key are the same; ``benchmarks/bench_training.py`` measures the speed-up.
+files, records and cache key are the same; ``benchmarks/bench_training.py`` measures the speed-up.
 """
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import platform
 import time
+import warnings
 from typing import Any, NamedTuple
 import torch
 from torch import nn
 
 from ..data.datasets import Dataset, load_dataset
-from ..data.files import check_writable
+from ..data.files import check_writable, remove_stale_temporaries
 from .cpu import groupable, train_group
 from .outputs import accuracy
 from .health import TrainingFailed, check_trained
 from .spec import ZooSpec, model_name
-from .training import _atomic_write, new_model, sha256_file, train_model
+from . import records
+from .records import read_manifest
+from .training import new_model, sha256_file, train_model
 from ..data import settings
 
 
-GROUP_SIZE = 24  # LeNets trained together on the CPU; an interrupted run loses at most one group
-
-
-def read_manifest(spec: ZooSpec) -> dict[str, Any]:
-    path = spec.directory / "manifest.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    return {"spec": spec.identity(), "models": {}}
-
-
-def _write_manifest(spec: ZooSpec, manifest: dict[str, Any]) -> None:
-    text = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    _atomic_write(spec.directory / "manifest.json", lambda f: f.write(text))
+GROUP_SIZE = 24  # LeNets trained at once on the CPU (two groups of cpu.SLOTS); a kill loses at most these
 
 
 ENGINES = ("loop", "group", "gpu")
@@ -67,37 +61,62 @@ def _group_size(spec: ZooSpec, ds: Dataset, device: torch.device, group: int | N
         return max(1, gpu.stack_size(spec.arch) if group is None else group)
     if device.type != "cpu" or engine == "loop":
         return 1  # grouping was measured on the CPU only
-    with torch.device("meta"):
-        probe = new_model(spec, ds, 0, for_loading=True)
-    return max(1, GROUP_SIZE if group is None else group) if groupable(probe) else 1
+    return max(1, GROUP_SIZE if group is None else group) if _groupable(spec, ds, device) else 1
 
 
 def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress: bool = True,
               group: int | None = None, engine: str | None = None) -> dict[str, Any]:
-    """Train every model of ``spec`` that is not in the cache yet; return the manifest.
+    """Train every model of ``spec`` that is not in the cache yet; return the manifest (:func:`read_manifest`).
 
-    Models already stored (file present, checksum matching) are skipped, so an interrupted run resumes. On the CPU,
-    LeNets are trained ``group`` at a time (default :data:`GROUP_SIZE`) with :func:`train_group` and stored when
-    their group finishes (``train_seconds`` is then the group's time divided by its size); other models one at a time.
-    On CUDA (or with ``engine="gpu"``) :func:`helpers.gpu_train.train_models` trains ``group`` models at a time
-    (default :func:`helpers.gpu_train.stack_size`) with the data on the device. Every engine draws each model's
-    batches from its own data seed in the same order, so they agree up to float rounding and share the cache.
+    Models already stored (record present, checksum matching) are skipped, so an interrupted run resumes; a file whose
+    checksum does not match is retrained after a warning. Each model is trained under its own lock
+    (:func:`helpers.zoo.records.model_lock`): models that another process is training are waited for, not trained
+    again. On the CPU, LeNets are trained ``group`` at a time (default :data:`GROUP_SIZE`) with :func:`train_group`
+    (groups of :data:`helpers.zoo.cpu.SLOTS`) and stored when their group finishes (``train_seconds`` is then the
+    group's time divided by its size); other models one at a time. On CUDA (or with ``engine="gpu"``)
+    :func:`helpers.zoo.gpu.train_models` trains ``group`` models at a time (default
+    :func:`helpers.zoo.gpu.stack_size`). Every engine draws each model's batches from its own data seed in the same
+    order, so they agree up to float rounding and share the cache.
     """
     device = torch.device(device) if device is not None else settings.default_device()
     engine = _engine(device, engine)
-    manifest = read_manifest(spec)
-    todo = [(i, d) for i, d in spec.seed_pairs if not _is_done(spec, manifest, i, d)]
-    if not todo:
-        return manifest
-    ds = load_dataset(spec.dataset)
-    if spec.recipe.n_train is not None and spec.recipe.n_train > len(ds.train):
-        raise ValueError(f"n_train={spec.recipe.n_train} but {spec.dataset} has {len(ds.train)} training images: "
-                         f"use n_train ≤ {len(ds.train)} or None")
-    check_writable(spec.directory)
-    x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
+    todo = missing(spec)
+    if todo:
+        check_writable(spec.directory)  # before any work: a read-only cache that lacks models names the fix
+        records.remove_stale_temporaries(spec)
+        remove_stale_temporaries(spec.directory)  # .tmp-<pid>-… files of killed writers (helpers.data.files)
+    ds: Dataset | None = None
+    while todo:
+        with contextlib.ExitStack() as held:
+            mine = [pair for pair in todo if held.enter_context(records.model_lock(spec, model_name(*pair)))]
+            mine = missing(spec, mine)  # some may have been finished meanwhile by another process
+            if mine:
+                if ds is None:
+                    ds = load_dataset(spec.dataset)
+                    if spec.recipe.n_train is not None and spec.recipe.n_train > len(ds.train):
+                        raise ValueError(f"n_train={spec.recipe.n_train} but {spec.dataset} has {len(ds.train)} "
+                                         f"training images: use n_train ≤ {len(ds.train)} or None")
+                _train_pairs(spec, ds, mine, device, engine, group, progress)
+        for pair in todo:  # the models others were training: wait for their locks, then look again
+            with records.model_lock(spec, model_name(*pair), blocking=True):
+                pass
+        todo = missing(spec, todo)
+    return read_manifest(spec)
+
+
+def missing(spec: ZooSpec, pairs: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """The seed pairs of ``spec`` (or ``pairs``) whose model is not stored with a matching checksum."""
+    return [(i, d) for i, d in (spec.seed_pairs if pairs is None else pairs) if not _is_done(spec, i, d)]
+
+
+def _train_pairs(spec: ZooSpec, ds: Dataset, todo: list[tuple[int, int]], device: torch.device, engine: str,
+                 group: int | None, progress: bool) -> None:
+    """Train and store the models of ``todo`` (whose locks the caller holds), ``group`` at a time."""
     from tqdm.auto import tqdm
 
+    x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
     size = _group_size(spec, ds, device, group, engine)
+    grouped = engine == "group" and _groupable(spec, ds, device)  # even one model: groups have fixed slots
     bar = tqdm(total=len(todo), desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
     for start in range(0, len(todo), size):
         chunk = todo[start:start + size]
@@ -106,7 +125,7 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
             from .gpu import train_models
 
             models = train_models(spec, ds, chunk, device)
-        elif len(chunk) > 1:
+        elif grouped:
             models = train_group(spec, ds, chunk)
         else:
             models = [train_model(spec, ds, chunk[0][0], chunk[0][1], device)]
@@ -119,29 +138,39 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
             except TrainingFailed as err:  # the healthy models of the chunk are kept, the failed one is not
                 failed = failed or err
                 continue
-            name = model_name(init_seed, data_seed)
-            path = spec.directory / f"{name}.pt"
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            _atomic_write(path, lambda f: torch.save(state, f))
-            manifest = read_manifest(spec)  # re-read: another process may have added models meanwhile
-            manifest["models"][name] = {
-                "init_seed": init_seed, "data_seed": data_seed, "file": path.name, "sha256": sha256_file(path),
-                "test_accuracy": acc, "train_seconds": round(seconds, 3), "device": str(device),
-                "torch": torch.__version__, "host": platform.node(),
-            }
-            _write_manifest(spec, manifest)
+            records.write_model(spec, model_name(init_seed, data_seed), state, {
+                "init_seed": init_seed, "data_seed": data_seed, "test_accuracy": acc,
+                "train_seconds": round(seconds, 3), "device": str(device), "torch": torch.__version__,
+                "host": platform.node(), "job": os.environ.get("SLURM_JOB_ID", ""),
+            })
             bar.update(1)
             bar.set_postfix(acc=f"{acc:.3f}")
         if failed is not None:
             bar.close()
             raise failed
     bar.close()
-    return manifest
 
 
-def _is_done(spec: ZooSpec, manifest: dict[str, Any], init_seed: int, data_seed: int) -> bool:
-    entry = manifest["models"].get(model_name(init_seed, data_seed))
-    return entry is not None and (spec.directory / entry["file"]).is_file()
+def _groupable(spec: ZooSpec, ds: Dataset, device: torch.device) -> bool:
+    if device.type != "cpu":
+        return False
+    with torch.device("meta"):
+        return groupable(new_model(spec, ds, 0, for_loading=True))
+
+
+def _is_done(spec: ZooSpec, init_seed: int, data_seed: int) -> bool:
+    """Whether the model is stored: its record exists and its file's checksum matches (else a warning)."""
+    entry = records.read_record(spec, model_name(init_seed, data_seed))
+    if entry is None:
+        return False
+    path = spec.directory / entry["file"]
+    if not path.is_file():
+        return False
+    if sha256_file(path) != entry["sha256"]:
+        warnings.warn(f"checksum mismatch for {path}: retraining it", stacklevel=3)
+        return False
+    return True
 
 
 class LoadedZoo(NamedTuple):
@@ -156,12 +185,14 @@ class LoadedZoo(NamedTuple):
 def load_zoo(spec: ZooSpec, device: torch.device | str | None = None) -> LoadedZoo:
     """Load the trained models of ``spec`` in eval mode (``torch.load(weights_only=True)``), checking sha256."""
     device = torch.device(device) if device is not None else settings.default_device()
-    manifest = read_manifest(spec)
+    manifest = {"spec": spec.identity(), "models": {}}
     ds = load_dataset(spec.dataset) if spec.seed_pairs else None
     models = []
     for init_seed, data_seed in spec.seed_pairs:
         name = model_name(init_seed, data_seed)
-        entry = manifest["models"].get(name)
+        entry = records.read_record(spec, name)
+        if entry is not None:
+            manifest["models"][name] = entry
         path = spec.directory / (entry["file"] if entry else f"{name}.pt")
         if entry is None or not path.is_file():
             raise FileNotFoundError(f"model {name} of zoo {spec.key} is not trained: run train_zoo(spec) first")
