@@ -35,5 +35,12 @@ def test_the_old_check_passes_the_two_cluster_zoo_while_its_snr_is_inflated():
 
 
 def test_too_small_a_zoo_is_refused():
-    with pytest.raises(ValueError, match="needs ≥ 4 models and ≥ 4 images"):
-        shared_noise.cluster_gap(shared_noise.synthetic_zoo(n_models=3))
+    with pytest.raises(ValueError, match="needs ≥ 6 models and ≥ 4 images"):
+        shared_noise.cluster_gap(shared_noise.synthetic_zoo(n_models=5))
+
+
+def test_at_the_smallest_zoo_it_allows_exchangeable_seeds_stay_below_the_threshold():
+    gaps = [shared_noise.cluster_gap(shared_noise.synthetic_zoo(n_models=shared_noise.MIN_MODELS, n_images=10,
+                                                                noise=1.4, heterogeneity=0.3, seed=k))
+            for k in range(10)]
+    assert max(gaps) < shared_noise.DELTA

@@ -85,10 +85,30 @@ def pair_sentence(maps: Mapping[str, torch.Tensor], a: str, b: str, n_boot: int 
     return f"`{a}` is {word} `{b}` (SNR difference {diff})."
 
 
-def rho_check(stats: Stats) -> tuple[int, list[str]]:
-    """How many methods' measured pairwise ρ interval contains SNR/(1+SNR), and the methods where it does not."""
-    misses = [n for n, s in stats.items() if s["pairwise"].excludes(predicted_rho(s["snr"].point))]
-    return len(stats) - len(misses), misses
+def shared_noise_check(maps: Mapping[str, torch.Tensor], n_boot: int = 1000, level: float = 0.9,
+                       seed: int = 0) -> dict[str, str | int | float]:
+    """Glue values of the shared-noise diagnostic (:mod:`helpers.evaluation.shared_noise`) on every method's maps,
+    and its demonstration on the synthetic zoo of two clusters of seeds that share noise: there the old check
+    (the pairwise correlation's interval contains SNR/(1+SNR)) passes although the SNR counts the shared noise as
+    signal, and the diagnostic finds it. Built to be able to fail: the exchangeable controls stay below δ (tests)."""
+    from ..evaluation import shared_noise
+
+    n_models = next(iter(maps.values())).shape[0]
+    if n_models < shared_noise.MIN_MODELS:
+        result = (f"this zoo has {n_models} models and the diagnostic needs at least {shared_noise.MIN_MODELS} "
+                  f"(with fewer, seeds that share no noise can pass the threshold), so it was not run here")
+    else:
+        gaps = {m: shared_noise.cluster_gap(v, seed=seed) for m, v in maps.items()}
+        flagged = [m for m, g in gaps.items() if shared_noise.verdict(g) == "shared noise"]
+        top = max(gaps, key=gaps.get)
+        result = (f"{len(gaps) - len(flagged)} of the {len(gaps)} methods show no shared noise; flagged: "
+                  f"{', '.join(flagged) or 'none'} (largest gap: {top}, {gaps[top]:.3f})")
+    two = shared_noise.synthetic_zoo(clusters=2, shared=1.0, noise=1.0, seed=seed)
+    two_snr = float(snr.energy_snr(two).mean())
+    two_rho = agreement.pairwise_interval(two, n_boot=n_boot, level=level, seed=seed)
+    old = "passes" if not two_rho.excludes(predicted_rho(two_snr)) else "fails"
+    return {"shared_delta": shared_noise.DELTA, "shared_result": result, "two_gap": shared_noise.cluster_gap(two, seed=seed), "two_snr": two_snr, "two_snr_true": shared_noise.true_snr(1.0, 1.0),
+            "two_old_check": old, "two_rho": f"{two_rho:.2f}", "two_predicted": predicted_rho(two_snr)}
 
 
 def averaging_count(stats: Stats) -> tuple[int, int]:
