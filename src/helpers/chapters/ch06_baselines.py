@@ -63,15 +63,30 @@ def divergence_rows(methods: Sequence[str], across_b: torch.Tensor, across_s: to
                   "n_baseline_same": codes.count("0")}
 
 
+MAPS_DELTA = 0.05  # "baselines change the maps" needs the rank correlation's interval below 1 − this
+
+
+def moved(iv: Interval, delta: float = MAPS_DELTA) -> str:
+    """Brunke et al.'s claim on one rank-correlation interval: confirmed only if the maps move by more than δ."""
+    return "confirmed" if iv.high < 1 - delta else "not confirmed"
+
+
 def divergence_summary(across_b: torch.Tensor, across_s: torch.Tensor, n_boot: int = 1000, level: float = 0.9,
-                       seed: int = 0) -> dict[str, object]:
-    """Glue values for the mean over methods of the across-baseline and across-seed rank correlations."""
+                       seed: int = 0, control: torch.Tensor | None = None) -> dict[str, object]:
+    """Glue values for the mean over methods of the across-baseline and across-seed rank correlations, and for the
+    negative control ``control`` (K, M, N): the rank correlation of maps under one baseline and under the same
+    baseline shifted by 0.01, which the claim's test must not call a change."""
     ib = mean_interval(across_b.mean(0), n_boot, level, seed)
     is_ = mean_interval(across_s.mean(0), n_boot, level, seed)
     d = mean_interval((across_b - across_s).mean(0), n_boot, level, seed)
     from ..evaluation.intervals import verdict
 
-    return {"rho_baselines": f"{ib:.2f}", "rho_seeds": f"{is_:.2f}", "rho_diff": f"{d:.2f}",
+    out: dict[str, object] = {"maps_delta": MAPS_DELTA, "maps_moved": moved(ib)}
+    if control is not None:  # a confirmed change must also be larger than the control's: below its interval
+        ic = mean_interval(control.mean(0), n_boot, level, seed)
+        out.update(control_rho=f"{ic:.3f}", control_moved=moved(ic),
+                   maps_moved="confirmed" if moved(ib) == "confirmed" and ib.high < ic.low else "not confirmed")
+    return {**out, "rho_baselines": f"{ib:.2f}", "rho_seeds": f"{is_:.2f}", "rho_diff": f"{d:.2f}",
             "rho_baselines_high": ib.high, "rho_diff_code": _verdict_code(d),
             "rho_verdict": verdict(d, "a change of seed moves the maps more than a change of baseline",
                                    "a change of baseline moves the maps more than a change of seed",
@@ -168,7 +183,9 @@ def claims_text(div: dict, tau: dict, faith: dict, level: float = 0.9, faith_oth
     """The closing list of chapter 6: which claims the numbers confirm, contradict or leave open, each decided by
     the stated test on this run's intervals."""
     pct = f"{level:.0%}"
-    maps_moved = "confirmed" if div["rho_baselines_high"] < 1 else "not seen"
+    maps_moved = div["maps_moved"]
+    control = (f" Negative control: the same baseline shifted by 0.01 gives {div['control_rho']}, so the test says "
+               f"**{div['control_moved']}** there." if "control_rho" in div else "")
     reliable = [k for k in ("deletion", "insertion", "aopc") if tau[f"tau_{k}_min_high"] < 1]
     changed = [k for k in ("deletion", "insertion", "aopc") if tau[f"distinct_{k}"] > 1]
     rank = ("confirmed" if reliable else "left open" if changed else "not seen")
@@ -183,8 +200,9 @@ def claims_text(div: dict, tau: dict, faith: dict, level: float = 0.9, faith_oth
                  f"{faith_other['gain_del_blur']} and {faith_other['gain_ins_blur']}).")
     return "\n".join([
         f"- Brunke et al., baselines change the maps: **{maps_moved}** (test: the {pct} interval of the rank "
-        f"correlation between maps under two baselines lies below 1; it is {div['rho_baselines']}). Compared with "
-        f"the seed, {div['rho_verdict']}.",
+        f"correlation between maps under two baselines lies below 1 − δ, δ = {div['maps_delta']}, and below the "
+        f"negative control's interval; it is {div['rho_baselines']}).{control} Compared with the seed, "
+        f"{div['rho_verdict']}.",
         *([f"- Brunke et al., hyperparameters make the maps diverge: "
            f"**{'confirmed' if hyper['n_hyper_more'] else 'left open'}** (test: for at least one swept "
            f"hyperparameter, the {pct} interval of (rank correlation across its values − across seeds) lies below 0; "
