@@ -58,6 +58,23 @@ def hyper_sweeps(hypers: dict[str, dict[str, Sequence]], models: Sequence[nn.Mod
             for m, by_name in hypers.items() for name, values in by_name.items()}
 
 
+def monte_carlo_agreement(methods: Sequence[str], models: Sequence[nn.Module], x: torch.Tensor,
+                          target: torch.Tensor, baseline: torch.Tensor, reference: torch.Tensor,
+                          method_kwargs: dict[str, dict]) -> dict[str, torch.Tensor]:
+    """A sampled method's own noise at a fixed setting: the rank correlation (M, N) of each model's maps under its
+    seed (``reference`` (K, M, N, H, W), e.g. one baseline of :func:`sweep`) and under the next method seed. A
+    hyperparameter "moves the maps" only if its values disagree more than this (for RISE's ``n_masks`` the
+    divergence can be its own Monte Carlo noise)."""
+    out = {}
+    for k, m in enumerate(methods):
+        kw = dict(method_kwargs.get(m, {}))
+        if "seed" not in kw:
+            continue  # deterministic: no sampling noise
+        kw["seed"] += 1
+        out[m] = rank_correlation(reference[k], maps_under(m, models, x, target, baseline, **kw))
+    return out
+
+
 def shared_masks(models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor,
                  seed: int = 0, **kwargs) -> dict[str, torch.Tensor]:
     """How much of the agreement between RISE maps of different models comes from sharing the masks.
