@@ -44,3 +44,9 @@ def test_at_the_smallest_zoo_it_allows_exchangeable_seeds_stay_below_the_thresho
                                                                 noise=1.4, heterogeneity=0.3, seed=k))
             for k in range(10)]
     assert max(gaps) < shared_noise.DELTA
+
+
+def test_shuffling_the_models_per_image_removes_the_gap():
+    two = shared_noise.synthetic_zoo(clusters=2, shared=1.0, noise=1.0)
+    assert abs(shared_noise.cluster_gap(shared_noise.shuffled(two))) < shared_noise.DELTA
+    assert sorted(shared_noise.shuffled(two)[:, 0].flatten().tolist()) == sorted(two[:, 0].flatten().tolist())

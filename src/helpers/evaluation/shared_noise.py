@@ -64,6 +64,14 @@ def cluster_gap(maps: torch.Tensor, n_splits: int = 20, seed: int = 0) -> float:
     return sum(gaps) / len(gaps)
 
 
+def shuffled(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The negative control on real maps: the models permuted independently for every image. Every map stays, and
+    any structure that follows a seed across images goes, so :func:`cluster_gap` must come out near 0."""
+    gen = torch.Generator().manual_seed(seed)
+    m, n = maps.shape[:2]
+    return torch.stack([maps[torch.randperm(m, generator=gen), i] for i in range(n)], 1)
+
+
 def verdict(gap: float, delta: float = DELTA) -> str:
     return "shared noise" if gap > delta else "no shared noise found"
 
