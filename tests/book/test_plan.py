@@ -11,6 +11,11 @@ def test_every_sibling_zoo_of_a_notebook_is_planned():
     assert calls == set(plan.SIBLINGS)
 
 
+def test_every_control_zoo_of_a_notebook_is_planned():
+    calls = {p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if ".control(" in p.read_text()}
+    assert calls == set(plan.CONTROLS)
+
+
 def test_smoke_plan_has_the_kits_zoos_and_chapter_3s_siblings(data_root):
     planned, device = plan.plan("smoke")
     assert device == "cpu"
@@ -19,12 +24,18 @@ def test_smoke_plan_has_the_kits_zoos_and_chapter_3s_siblings(data_root):
         by_chapter.setdefault(ch, []).append(s)
     assert set(by_chapter) == {f"0{k}" for k in range(1, 9)}
     assert all(specs[0].key == SMOKE_MAIN for specs in by_chapter.values())
+    assert [(s.control, s.n_models) for s in by_chapter["01"][1:]] == [("untrained", 3)]
+    assert [(s.control, s.n_models) for s in by_chapter["02"][1:]] == [("untrained", 3)]
+    shuffled = by_chapter["07"][1]
+    assert (shuffled.control, shuffled.n_models, shuffled.recipe.epochs) == ("random-labels", 2, 5)
+    by_chapter = {ch: [s for s in specs if s.control is None] for ch, specs in by_chapter.items()}
     assert {ch: specs[0].n_models for ch, specs in by_chapter.items()} == {**{f"0{k}": 3 for k in range(1, 8)}, "08": 4}
     ch3 = by_chapter["03"]
     assert [s.arch for s in ch3] == ["lenet", "lenet", "lenet-wide", "lenet", "lenet", "lenet"]
     assert ch3[3].seed_pairs == [(0, 0), (1, 0), (2, 0)] and ch3[4].seed_pairs == [(0, 0), (0, 1), (0, 2)]
     merged = jobs.merge([s for _, s in planned])
-    assert [(s.arch, s.n_models) for s in merged] == [("lenet", 8), ("lenet-wide", 3)]
+    assert [(s.arch, s.control, s.n_models) for s in merged] == [
+        ("lenet", None, 8), ("lenet", "untrained", 3), ("lenet-wide", None, 3), ("lenet", "random-labels", 2)]
 
 
 def test_zoo_train_then_status_reads_the_cache(data_root, capsys):

@@ -67,3 +67,24 @@ def test_speed_numbers_and_runtime_rows():
     assert (n["fastest"], n["slowest"], n["speed_ratio"]) == ("a", "b", "50×")
     assert [r["method"] for r in sr.runtime_rows(speed, "CPU")] == ["a", "c", "b"]
     assert sr.device_name(torch.device("cpu")).startswith("CPU (")
+
+
+def test_the_adebayo_sentence_needs_both_scores():
+    values = _values(0.9, 0.2)  # Guided Backprop survives, the gradient changes: confirmed
+    values["gradient"]["logits"] = (torch.full((4, 6), 0.68), torch.full((6,), 0.68))  # the gradient survives too
+    text, n = sr.claims(values, [("gradient", "guided_backprop")], 0.5, 200, 0.9, 0)
+    assert n["claim_gbp_single"] == "contradict" and n["claim_gbp_mean"] == "contradict"
+    assert "the gradient fails the test" in text and "Guided Backprop fails the test" in text
+
+
+def test_data_randomization_passes_changed_maps_and_fails_copies():
+    gen = torch.Generator().manual_seed(0)
+    trained = torch.randn(3, 4, 8, 8, generator=gen)
+    same, other = sanity.data_randomization(trained, trained.clone()), sanity.data_randomization(
+        trained, torch.randn(3, 4, 8, 8, generator=gen))
+    assert same[0].shape == (3, 4) and same[1].shape == (4,) and torch.allclose(same[0], torch.ones(3, 4))
+    ivs = sr.intervals({"copy": {"data": same}, "new": {"data": other}}, 200, 0.9, 0)
+    n = sr.random_label_numbers(ivs, [{"train_accuracy": 0.2, "test_accuracy": 0.1}] * 3, 0.5)
+    assert n["random_labels_data_single_fails"] == "copy" and n["random_labels_data_mean_passes"] == "new"
+    assert n["random_labels_claim_gradient_single"].startswith("cannot test") and all(
+        k.startswith("random_labels_") for k in n)

@@ -70,6 +70,13 @@ class Kit:
         spec = sibling_spec(self.spec, self.seed_offset, arch, n_models, v)
         return replace(self, spec=spec, zoo=ensure_zoo(spec, device=self.device, progress=progress), vary=v)
 
+    def control(self, kind: str, n_models: int | None = None, label_seed: int = 0, epochs: int | None = None,
+                progress: bool = True) -> "Kit":
+        """The control zoo of this kit's zoo (:func:`control_spec`): ``"untrained"`` (its models at their initial
+        weights, nothing trained) or ``"random-labels"`` (trained on permuted labels), cached like any zoo."""
+        spec = control_spec(self.spec, kind, n_models, label_seed, epochs)
+        return replace(self, spec=spec, zoo=ensure_zoo(spec, device=self.device, progress=progress))
+
     def maps(self, methods: Sequence[str], inputs: torch.Tensor, target: torch.Tensor,
              method_kwargs: dict[str, dict] | None = None, progress: bool = False) -> dict[str, torch.Tensor]:
         """Per-model maps (M, N, H, W) of every method for this zoo, through the shared map cache
@@ -147,6 +154,15 @@ def sibling_spec(spec: ZooSpec, seed_offset: int = 0, arch: str | None = None, n
     n = spec.n_models if n_models is None else int(n_models)
     init_seeds, data_seeds = seed_lists(n, vary, seed_offset)
     return replace(spec, arch=arch or spec.arch, n_models=n, init_seeds=init_seeds, data_seeds=data_seeds)
+
+
+def control_spec(spec: ZooSpec, kind: str, n_models: int | None = None, label_seed: int = 0,
+                 epochs: int | None = None) -> ZooSpec:
+    """The control zoo of ``spec`` (what :meth:`Kit.control` loads and ``zoo train`` plans): its first ``n_models``
+    seed pairs (default all), the same recipe, ``epochs`` replaced where given (a random-label zoo may need more
+    epochs than a smoke recipe's one to fit its labels)."""
+    out = spec.as_control(kind, n_models, label_seed)
+    return out if epochs is None else replace(out, recipe=replace(out.recipe, epochs=int(epochs)))
 
 
 def setup(params: Mapping[str, Any], progress: bool = True) -> Kit:

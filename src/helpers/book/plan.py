@@ -1,5 +1,6 @@
 """``python -m helpers zoo train|status``: every zoo the chosen chapters ask for under a profile (the specs the
-chapter kit builds, :func:`helpers.book.chapter.zoo_spec` and :func:`~helpers.book.chapter.sibling_spec`), trained
+chapter kit builds, :func:`helpers.book.chapter.zoo_spec`, :func:`~helpers.book.chapter.sibling_spec` and the control
+zoos of :func:`~helpers.book.chapter.control_spec`), trained
 in-process or as one submitit job array on SLURM, and the cache's view of what is done, missing and running.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..zoo import jobs
 from ..zoo.spec import ZooSpec
 from . import profiles
-from .chapter import sibling_spec, zoo_params, zoo_spec
+from .chapter import control_spec, sibling_spec, zoo_params, zoo_spec
 
 
 # the zoos a chapter builds besides its own with Kit.sibling (tests/book/test_plan.py checks the notebooks' calls)
@@ -22,13 +23,24 @@ SIBLINGS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
 }
 
 
+# the control zoos a chapter loads with Kit.control (tests/book/test_plan.py checks the notebooks' calls)
+CONTROLS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
+    "01": lambda p: [{"kind": "untrained"}],
+    "02": lambda p: [{"kind": "untrained"}],
+    "07": lambda p: [{"kind": "random-labels", "n_models": p["n_sanity_models"], "label_seed": p["sanity_seed"],
+                      "epochs": p.get("random_label_epochs")}],
+}
+
+
 def chapter_zoos(params: Mapping[str, Any], chapter_id: str) -> list[ZooSpec]:
     """The zoos chapter ``chapter_id`` trains with ``params``: its own, then its siblings."""
     p = zoo_params(params)
     main = zoo_spec(p)
     extra = SIBLINGS.get(chapter_id, lambda _: [])({**params, **p})
-    return [main] + [sibling_spec(main, int(p["seed_offset"]), kw.get("arch"), kw.get("n_models"),
-                                  kw.get("vary", p["vary"])) for kw in extra]
+    controls = CONTROLS.get(chapter_id, lambda _: [])({**params, **p})
+    return ([main] + [sibling_spec(main, int(p["seed_offset"]), kw.get("arch"), kw.get("n_models"),
+                                   kw.get("vary", p["vary"])) for kw in extra]
+            + [control_spec(main, **kw) for kw in controls])
 
 
 def plan(profile_name: str, chapters: Sequence[str] | None = None,
@@ -122,12 +134,12 @@ def compute_maps(specs: Sequence[ZooSpec], methods: Sequence[str], request: Path
 
 
 def status_lines(specs: Sequence[ZooSpec]) -> list[str]:
-    """One line per zoo: architecture, key, done, missing and running counts."""
+    """One line per zoo: architecture, key, done, missing and running counts (and the kind of a control zoo)."""
     lines = []
     for s in jobs.merge(specs):
         c = jobs.status(s)
         lines.append(f"{s.arch:12s} {s.dataset:10s} {s.key}  done {c['done']:3d}  missing {c['missing']:3d}  "
-                     f"running {c['running']:3d}")
+                     f"running {c['running']:3d}" + (f"  ({s.control} control)" if s.control else ""))
     return lines
 
 

@@ -110,6 +110,12 @@ def paired(values: Mapping[str, Mapping[str, tuple[torch.Tensor, torch.Tensor]]]
     return sanity.interval(sa - sb, n_boot, level, seed), sanity.interval(ma - mb, n_boot, level, seed)
 
 
+def _test(iv: Interval, threshold: float) -> str:
+    """"passes the test", "fails the test" or "is undecided" for a similarity interval."""
+    v = sanity.verdict(iv, threshold)
+    return "is undecided" if v == "undecided" else f"{v} the test"
+
+
 _PHRASE = {"confirm": "confirm it", "contradict": "contradict it", "leave open": "leave it open"}
 
 
@@ -141,13 +147,15 @@ def claims(values: Mapping[str, Mapping[str, tuple[torch.Tensor, torch.Tensor]]]
     if "gradient" in values and "guided_backprop" in values:
         for k, reading in enumerate(("single models", "the zoo's mean map")):
             diff = paired(values, "guided_backprop", "gradient", "logits", n_boot, level, seed)[k]
-            gbp = ivs["guided_backprop"]["logits"][k]
-            word = ("confirm" if diff.low > 0 and gbp.low >= threshold else
-                    "contradict" if diff.high < 0 or gbp.high < threshold else "leave open")
+            gbp, grad = ivs["guided_backprop"]["logits"][k], ivs["gradient"]["logits"][k]
+            # both scores count: Guided Backprop must survive (fail the test) AND the gradient must change (pass it)
+            word = ("confirm" if diff.low > 0 and gbp.low >= threshold and grad.high < threshold else
+                    "contradict" if diff.high < 0 or gbp.high < threshold or grad.low >= threshold else "leave open")
             out[f"claim_gbp_{'single' if k == 0 else 'mean'}"] = word
             lines.append(f"- Adebayo et al., Guided Backprop survives randomizing the output layer while the gradient "
-                         f"does not ({reading}): similarity {gbp:.2f} against the gradient's "
-                         f"{ivs['gradient']['logits'][k]:.2f}; the numbers {_PHRASE[word]}.")
+                         f"does not ({reading}): similarity {gbp:.2f} (Guided Backprop {_test(gbp, threshold)} at "
+                         f"the threshold {threshold:g}) against the gradient's {grad:.2f} (the gradient "
+                         f"{_test(grad, threshold)}); the numbers {_PHRASE[word]}.")
     for m in ("gradient", "gradcam"):
         if m in ivs:
             for k, reading in enumerate(("single models", "the zoo's mean map")):
@@ -158,6 +166,38 @@ def claims(values: Mapping[str, Mapping[str, tuple[torch.Tensor, torch.Tensor]]]
                              f"{'is undecided' if v == 'undecided' else v} here ({ivs[m]['cascade'][k]:.2f}); the "
                              f"numbers {_PHRASE[word]}.")
     return "\n".join(lines), out
+
+
+DATA_TEST = {"data": "data randomization (a zoo trained on permuted labels)"}
+
+
+def data_scores(trained: Mapping[str, torch.Tensor], shuffled: Mapping[str, torch.Tensor],
+                metric: str) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """``{method: {"data": (single (M, N), marginalized (N,))}}``: Adebayo et al.'s data randomization test, the
+    trained models' maps against those of the random-label zoo with the same seeds
+    (:func:`helpers.evaluation.sanity.data_randomization`)."""
+    return {m: {"data": sanity.data_randomization(trained[m], shuffled[m], metric)} for m in trained}
+
+
+def random_label_numbers(ivs: Mapping[str, Mapping[str, tuple[Interval, Interval]]], records: Sequence[dict],
+                         threshold: float) -> dict[str, str | int]:
+    """Glue values of the data randomization test, every key starting with ``random_labels_``: the verdicts
+    (:func:`verdict_numbers` of the test ``"data"``), the random-label zoo's size and accuracies, and Adebayo et
+    al.'s claim that the gradient and GradCAM pass it."""
+    out: dict[str, str | int] = {f"random_labels_{k}": v for k, v in verdict_numbers(ivs, ["data"], threshold).items()}
+    train = [r["train_accuracy"] for r in records]
+    test = [r["test_accuracy"] for r in records]
+    out.update(random_labels_n=len(records), random_labels_train_acc=f"{sum(train) / len(train):.1%}",
+               random_labels_test_acc=f"{sum(test) / len(test):.1%}")
+    for m in ("gradient", "gradcam"):
+        for k, reading in enumerate(("single", "mean")):
+            if m not in ivs:
+                out[f"random_labels_claim_{m}_{reading}"] = f"cannot test ({m} is not among the methods)"
+                continue
+            v = sanity.verdict(ivs[m]["data"][k], threshold)
+            out[f"random_labels_claim_{m}_{reading}"] = {"passes": "confirm", "fails": "contradict"}.get(
+                v, "leave open")
+    return out
 
 
 def runtime_rows(speed: Mapping[str, float], device: str) -> list[dict[str, str | float]]:

@@ -252,3 +252,61 @@ def pairwise_jackknife(maps_a: torch.Tensor, maps_b: torch.Tensor | None = None,
     q = float(student.ppf((1 + level) / 2, min(m, n) - 1))
     half = q * float(var.sqrt())
     return Interval(float(point), float(point) - half, float(point) + half, level)
+
+
+CONTRAST_STATS = ("pairwise", "single_vs_rest", "split_half", "gain")
+
+
+def _stat_draws(maps: torch.Tensor, n_boot: int, gen: torch.Generator, n_draws: int, seed: int):
+    """The statistics of :func:`agreement` per image: points {name: (N,)} and replicates {name: (B, N)} over
+    ``n_boot`` model draws of this zoo (from ``gen``; images are resampled by the caller)."""
+    from . import snr
+
+    m = maps.shape[0]
+    if m < 2:
+        raise ValueError("a contrast of agreement needs at least two models per zoo: use larger zoos")
+    g = snr.gram(maps)
+    corr = _cosine(g)
+    ones = torch.ones(1, m, dtype=torch.float64)
+    idx = snr._draw_models(gen, n_boot, m)
+    w = counts(idx, m)
+    half = m // 2
+    point = {"pairwise": _pair_means(corr, ones)[0], "single_vs_rest": _rest_corrs(g, ones)[0],
+             "split_half": snr.split_half_curve(g, [half], n_draws, seed)[0].double()}
+    reps = {"pairwise": _pair_means(corr, w), "single_vs_rest": _rest_corrs(g, w),
+            "split_half": snr._split_curve(g, [half], n_draws, gen, idx)[0].double()}
+    point["gain"], reps["gain"] = point["split_half"] - point["pairwise"], reps["split_half"] - reps["pairwise"]
+    return point, reps
+
+
+def contrast(maps_a: torch.Tensor, maps_b: torch.Tensor, n_boot: int = 1000, level: float = 0.9, seed: int = 0,
+             n_draws: int = 20) -> dict:
+    """Trained against control: each statistic of :func:`agreement` (``pairwise``, ``single_vs_rest``,
+    ``split_half``, ``gain``) of zoo ``a`` minus that of zoo ``b`` (e.g. trained − untrained), for maps of the same
+    images, with a paired interval: every replicate resamples the images once for both zoos (paired over images)
+    and the models of each zoo independently (the zoos are different models; they may differ in size)."""
+    if maps_a.shape[1:] != maps_b.shape[1:]:
+        raise ValueError(f"maps of {tuple(maps_a.shape)} and {tuple(maps_b.shape)}: compare both zoos on the same "
+                         "images (models × images × H × W, any number of models)")
+    n = maps_a.shape[1]
+    gen = torch.Generator().manual_seed(seed + 2)
+    images = torch.randint(n, (n_boot, n), generator=gen)
+    pa, ra = _stat_draws(maps_a, n_boot, gen, n_draws, seed)
+    pb, rb = _stat_draws(maps_b, n_boot, gen, n_draws, seed)
+    return {k: percentile((pa[k] - pb[k]).mean().item(), (ra[k] - rb[k]).gather(1, images).nanmean(1), level)
+            for k in CONTRAST_STATS}
+
+
+def mean_map_correlation(maps: torch.Tensor, reference: torch.Tensor, n_boot: int = 1000, level: float = 0.9,
+                         seed: int = 0):
+    """How much of a seed-averaged map a reference already gives: the Pearson correlation (over pixels) of the mean
+    map over models of ``maps`` (M, N, H, W) with ``reference`` (N, H, W), e.g. the input image (channels summed)
+    or an untrained zoo's mean map, averaged over the images, with an interval over images."""
+    from .intervals import mean_interval
+
+    mean = maps.mean(0)
+    if reference.shape != mean.shape:
+        raise ValueError(f"reference of shape {tuple(reference.shape)} for mean maps of {tuple(mean.shape)}: give "
+                         "one (H, W) reference per image")
+    r = pearson(mean.double().cpu(), reference.double().cpu())
+    return mean_interval(r[None], n_boot, level, seed)

@@ -317,3 +317,27 @@ def images_per_second(methods: Sequence[str], model: nn.Module, inputs: torch.Te
                 break
         out[m] = inputs.shape[0] / max(best, 1e-9)
     return out
+
+
+def model_maps(methods: Sequence[str], models: Sequence[nn.Module], inputs: torch.Tensor, target,
+               method_kwargs: dict[str, dict] | None = None) -> dict[str, torch.Tensor]:
+    """Channel-summed maps (M, N, H, W) of every method for every model, explaining ``target``."""
+    if not models:
+        raise ValueError("no models: pass a non-empty list (e.g. a random-label zoo's models)")
+    check_inputs(inputs, models[0])
+    t = as_target(target, inputs.shape[0], inputs.device, models[0])
+    kw = method_kwargs or {}
+    return {m: torch.stack([attribute(m, net, inputs, t, **kw.get(m, {})).sum(-3) for net in models])
+            for m in methods}
+
+
+def data_randomization(trained: torch.Tensor, shuffled: torch.Tensor,
+                       metric: str = "spearman_abs") -> tuple[torch.Tensor, torch.Tensor]:
+    """Adebayo et al.'s data randomization test: the similarity between the maps (M, N, H, W) of models trained on
+    the true labels and of models with the same seeds trained on permuted labels, same images and explained class.
+    Returns (single (M, N): model k against random-label model k; marginalized (N,): the two zoos' mean maps).
+    A method passes where the similarity is low (the map depends on what the labels taught the model)."""
+    if trained.shape != shuffled.shape:
+        raise ValueError(f"maps of {tuple(trained.shape)} and {tuple(shuffled.shape)}: give both zoos the same "
+                         "number of models (the random-label zoo has the first models' seeds), images and classes")
+    return single_similarity(trained, shuffled, metric), marginal_similarity(trained, shuffled, metric)

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.datasets import Dataset, subsample
+from ..data.datasets import Dataset
 from .architectures import LeNet
 from .health import LossWatch
 from .spec import Recipe, ZooSpec
-from .training import _crop_flip, _make_optimizer, new_model
+from .training import _crop_flip, _make_optimizer, new_model, training_split
 
 
 class _GroupedConv2d(nn.Module):
@@ -169,7 +169,7 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
     (benchmarks/bench_training.py).
     """
     r = spec.recipe
-    train = subsample(ds.train, r.n_train, seed=1)
+    train = training_split(spec, ds)
     x, y = train.x, train.y
     parts = slot_groups(list(seed_pairs), slots)
     padded = []

@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ..data.datasets import Dataset, subsample
+from ..data.datasets import Dataset
 from .health import LossWatch
 from .spec import ZooSpec
 from .stacking import meta_copy
-from .training import _make_optimizer, crop_flip, crop_flip_draws, new_model
+from .training import _make_optimizer, crop_flip, crop_flip_draws, new_model, training_split
 
 
 # models per stack on a GPU, by architecture (small networks gain most from stacking; large ones fill the GPU alone);
@@ -98,7 +98,7 @@ def train_models(spec: ZooSpec, ds: Dataset, seed_pairs: Sequence[tuple[int, int
     device = torch.device(device)
     if not seed_pairs:
         raise ValueError("no seed pairs given: pass one (init seed, data seed) pair per model")
-    train = subsample(ds.train, r.n_train, seed=1)
+    train = training_split(spec, ds)
     x, y = train.x.to(device), train.y.to(device)  # resident: uploaded once
     n, m = len(y), len(seed_pairs)
     dtype = autocast_dtype(device) if r.amp else None

@@ -28,6 +28,11 @@ ONECYCLE_DEFAULTS: dict[str, Any] = {"weight_decay": 5e-4, "amp": True, "label_s
 ONECYCLE_WARMUP = 0.25  # fraction of the steps spent raising the learning rate (then linear decay)
 
 
+# control zoos (Adebayo et al. 2018): "untrained" keeps every model at its initial weights (its init seed, no
+# training); "random-labels" trains with the same recipe on the training split's labels permuted with ``label_seed``
+CONTROLS = ("untrained", "random-labels")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How every model of a zoo is trained. All fields are part of the cache key."""
@@ -73,7 +78,11 @@ class Recipe:
 @dataclass(frozen=True)
 class ZooSpec:
     """A zoo: ``n_models`` models of one architecture on one dataset, model i trained with
-    ``init_seeds[i]`` and ``data_seeds[i]`` (both default to ``0 … n_models-1``)."""
+    ``init_seeds[i]`` and ``data_seeds[i]`` (both default to ``0 … n_models-1``).
+
+    ``control`` (:data:`CONTROLS`): a control zoo of the same spec, cached under its own key: ``"untrained"``
+    (the weights at initialization, nothing trained) or ``"random-labels"`` (trained on the training labels
+    permuted with ``label_seed``). ``None``, a trained zoo, leaves the cache key as it was before controls existed."""
 
     arch: str
     dataset: str
@@ -82,9 +91,15 @@ class ZooSpec:
     init_seeds: tuple[int, ...] | None = None
     data_seeds: tuple[int, ...] | None = None
     arch_kwargs: tuple[tuple[str, Any], ...] = ()
+    control: str | None = None
+    label_seed: int = 0
 
     def __post_init__(self) -> None:
         _whole(self.n_models, "n_models", "a zoo needs at least one model")
+        if self.control is not None and self.control not in CONTROLS:
+            raise ValueError(f"unknown control {self.control!r}: use None (trained), 'untrained' or 'random-labels'")
+        if isinstance(self.label_seed, bool) or not isinstance(self.label_seed, int) or self.label_seed < 0:
+            raise ValueError(f"label_seed={self.label_seed!r}: use a whole number ≥ 0")
         if isinstance(self.recipe, dict):
             object.__setattr__(self, "recipe", Recipe(**self.recipe))
         if isinstance(self.arch_kwargs, dict):
@@ -110,8 +125,13 @@ class ZooSpec:
         for name in ("amp", "label_smoothing"):
             if recipe[name] == LATER_FIELDS[name]:
                 del recipe[name]  # fields added later stay out of the key at their default: old caches stay valid
-        return {"format": FORMAT_VERSION, "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
-                "dataset": self.dataset, "recipe": recipe}
+        out = {"format": FORMAT_VERSION, "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
+               "dataset": self.dataset, "recipe": recipe}
+        if self.control is not None:  # trained zoos (None) keep the keys they had before controls existed
+            out["control"] = self.control
+            if self.control == "random-labels":
+                out["label_seed"] = self.label_seed
+        return out
 
     @property
     def key(self) -> str:
@@ -125,7 +145,14 @@ class ZooSpec:
     def subset(self, n: int) -> "ZooSpec":
         """The first ``n`` models of this zoo."""
         return ZooSpec(self.arch, self.dataset, self.recipe, n, self.init_seeds[:n], self.data_seeds[:n],
-                       self.arch_kwargs)
+                       self.arch_kwargs, self.control, self.label_seed)
+
+    def as_control(self, control: str | None, n_models: int | None = None, label_seed: int = 0) -> "ZooSpec":
+        """The control zoo of this spec (the first ``n_models`` seed pairs, default all): same architecture,
+        dataset, recipe and init seeds; ``control=None`` gives the trained zoo back."""
+        base = self.subset(self.n_models if n_models is None else min(int(n_models), self.n_models))
+        return ZooSpec(base.arch, base.dataset, base.recipe, base.n_models, base.init_seeds, base.data_seeds,
+                       base.arch_kwargs, control, label_seed)
 
 
 def _whole(value: object, name: str, hint: str) -> None:

@@ -34,7 +34,7 @@ from .health import TrainingFailed, check_trained
 from .spec import ZooSpec, model_name
 from . import records
 from .records import read_manifest
-from .training import new_model, sha256_file, train_model
+from .training import new_model, sha256_file, train_model, training_split
 from ..data import settings
 
 
@@ -67,6 +67,10 @@ def _group_size(spec: ZooSpec, ds: Dataset, device: torch.device, group: int | N
 def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress: bool = True,
               group: int | None = None, engine: str | None = None) -> dict[str, Any]:
     """Train every model of ``spec`` that is not in the cache yet; return the manifest (:func:`read_manifest`).
+
+    Control zoos (``spec.control``) are stored like trained ones: an ``"untrained"`` zoo's models are written at
+    their initial weights (no training: it costs a forward pass for the record's accuracy), a ``"random-labels"``
+    zoo is trained on permuted labels and checked on them (:func:`helpers.zoo.health.check_trained`).
 
     Models already stored (record present, checksum matching) are skipped, so an interrupted run resumes; a file whose
     checksum does not match is retrained after a warning. Each model is trained under its own lock
@@ -115,13 +119,19 @@ def _train_pairs(spec: ZooSpec, ds: Dataset, todo: list[tuple[int, int]], device
     from tqdm.auto import tqdm
 
     x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
+    x_fit = y_fit = None  # a random-label model is checked on the permuted labels it was trained on
+    if spec.control == "random-labels":
+        fit = training_split(spec, ds)
+        x_fit, y_fit = fit.x.to(device), fit.y.to(device)
     size = _group_size(spec, ds, device, group, engine)
     grouped = engine == "group" and _groupable(spec, ds, device)  # even one model: groups have fixed slots
     bar = tqdm(total=len(todo), desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
     for start in range(0, len(todo), size):
         chunk = todo[start:start + size]
         t0 = time.perf_counter()
-        if engine == "gpu":
+        if spec.control == "untrained":  # the weights at initialization: nothing to train
+            models = [new_model(spec, ds, i).to(device).eval() for i, _ in chunk]
+        elif engine == "gpu":
             from .gpu import train_models
 
             models = train_models(spec, ds, chunk, device)
@@ -131,18 +141,22 @@ def _train_pairs(spec: ZooSpec, ds: Dataset, todo: list[tuple[int, int]], device
             models = [train_model(spec, ds, chunk[0][0], chunk[0][1], device)]
         seconds = (time.perf_counter() - t0) / len(chunk)
         accs = [accuracy(model, x_test, y_test) for model in models]
+        fits = [accuracy(model, x_fit, y_fit) for model in models] if x_fit is not None else [None] * len(models)
         failed: TrainingFailed | None = None
-        for (init_seed, data_seed), model, acc in zip(chunk, models, accs):
+        for (init_seed, data_seed), model, acc, fit in zip(chunk, models, accs, fits):
             try:
-                check_trained(model, acc, spec, (init_seed, data_seed), ds.num_classes)
+                check_trained(model, acc, spec, (init_seed, data_seed), ds.num_classes, train_accuracy=fit)
             except TrainingFailed as err:  # the healthy models of the chunk are kept, the failed one is not
                 failed = failed or err
                 continue
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            extra = {} if spec.control is None else {"control": spec.control}
+            if fit is not None:
+                extra.update(train_accuracy=fit, label_seed=spec.label_seed)
             records.write_model(spec, model_name(init_seed, data_seed), state, {
                 "init_seed": init_seed, "data_seed": data_seed, "test_accuracy": acc,
                 "train_seconds": round(seconds, 3), "device": str(device), "torch": torch.__version__,
-                "host": platform.node(), "job": os.environ.get("SLURM_JOB_ID", ""),
+                "host": platform.node(), "job": os.environ.get("SLURM_JOB_ID", ""), **extra,
             })
             bar.update(1)
             bar.set_postfix(acc=f"{acc:.3f}")

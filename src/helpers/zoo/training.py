@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.datasets import Dataset, subsample
+from ..data.datasets import Dataset, Split, subsample
 from ..data.files import atomic_write, sha256_file  # noqa: F401  (sha256_file: used by the store)
 from .architectures import PRETRAINED, build_model
 from .health import LossWatch
@@ -35,6 +35,20 @@ def new_model(spec: ZooSpec, ds: Dataset, init_seed: int, for_loading: bool = Fa
     with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
         torch.manual_seed(init_seed)
         return build_model(spec.arch, ds.in_channels, ds.num_classes, image_size=ds.image_shape[-1], **kwargs)
+
+
+def random_labels(split: Split, label_seed: int) -> Split:
+    """``split`` with its labels permuted with ``label_seed`` (Adebayo et al. 2018's data randomization: the same
+    images and class frequencies, labels unrelated to the images)."""
+    gen = torch.Generator().manual_seed(int(label_seed))
+    return Split(x=split.x, y=split.y[torch.randperm(len(split), generator=gen)])
+
+
+def training_split(spec: ZooSpec, ds: Dataset) -> Split:
+    """The images and labels every model of ``spec`` trains on: the recipe's subset of the training split (the
+    trained zoo's images), its labels permuted with ``spec.label_seed`` for a ``"random-labels"`` control."""
+    train = subsample(ds.train, spec.recipe.n_train, seed=1)
+    return random_labels(train, spec.label_seed) if spec.control == "random-labels" else train
 
 
 def crop_flip_draws(b: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -66,7 +80,7 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
     """Train one model of the zoo. On the CPU the result is bit-for-bit reproducible for fixed seeds."""
     r = spec.recipe
     device = torch.device(device)
-    train = subsample(ds.train, r.n_train, seed=1)
+    train = training_split(spec, ds)
     x, y = train.x.to(device), train.y.to(device)
     model = new_model(spec, ds, init_seed).to(device)
     amp = r.amp and device.type == "cuda"
