@@ -14,7 +14,7 @@ from ..data.datasets import Dataset
 from .architectures import LeNet
 from .health import LossWatch
 from .spec import Recipe, ZooSpec
-from .training import _crop_flip, _make_optimizer, new_model, training_split
+from .training import _crop_flip, _make_optimizer, new_model, step, training_split
 
 
 class _GroupedConv2d(nn.Module):
@@ -120,12 +120,7 @@ def _fit_group(group: LeNetGroup, gens: list[torch.Generator], r: Recipe, x: tor
             # the sum over models of each model's mean loss: model k's gradient is that of its own loss
             loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1), reduction="sum",
                                    label_smoothing=r.label_smoothing) / idx.shape[1]
-            watch.step(loss, epoch, i // r.batch_size)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
+            step(loss, opt, sched, watch, epoch, i // r.batch_size)
 
 
 SLOTS = 12  # models per LeNetGroup: fixed, like each model's slot, so its group does not change its weights

@@ -100,14 +100,21 @@ def train_model(spec: ZooSpec, ds: Dataset, init_seed: int, data_seed: int,
                 xb = _crop_flip(xb, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss = F.cross_entropy(model(xb), y[idx], label_smoothing=r.label_smoothing)
-            watch.step(loss, epoch, i // r.batch_size)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
+            step(loss, opt, sched, watch, epoch, i // r.batch_size)
         watch.end_epoch(epoch)
     return model.eval()
+
+
+def step(loss: torch.Tensor, opt: torch.optim.Optimizer, sched: Any, watch: LossWatch, epoch: int,
+         batch: int) -> None:
+    """One optimizer step on ``loss``, after its health check (a non-finite loss stops training before it lands
+    in the weights)."""
+    watch.step(loss, epoch, batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
 
 
 def _make_optimizer(r: Recipe, params: Any, steps: int) -> tuple[torch.optim.Optimizer, Any]:
