@@ -145,7 +145,8 @@ def test_methods_run_on_every_architecture(arch, channels, size):
     x = torch.randn(1, channels, size, size)
     cheap = {"lime": {"n_samples": 8}, "kernel_shap": {"n_samples": 8}, "smoothgrad": {"n_samples": 2},
              "rise": {"n_samples": 8}, "integrated_gradients": {"n_steps": 4},
-             "occlusion": {"window": size // 2, "stride": size // 2}}
+             "occlusion": {"window": size // 2, "stride": size // 2},
+             "noisegrad": {"n_samples": 2}, "fusiongrad": {"n_samples": 2}}
     for method in ALL:
         out = attribute(method, model, x, 2, **cheap.get(method, {}))
         assert out.shape == x.shape and torch.isfinite(out).all(), (arch, method)
