@@ -39,7 +39,8 @@ async () => {
     const w = svg ? rect(svg).width : rect(g).width;
     if (w > column + 1) out.push(`${name} is ${Math.round(w)} px wide in a ${Math.round(column)} px column`);
     const titles = [...g.querySelectorAll('.gtitle')].filter(e => (e.textContent || '').trim());
-    const menus = [...g.querySelectorAll('.updatemenu-container')].filter(e => rect(e).width > 0);
+    // one box per menu (the container's box spans all menus, and the gaps between them)
+    const menus = [...g.querySelectorAll('.updatemenu-header-group, .updatemenu-button')].filter(e => rect(e).width > 0);
     const legends = [...g.querySelectorAll('.legend')].filter(e => rect(e).width > 0);
     const notes = [...g.querySelectorAll('.annotation')].filter(e => (e.textContent || '').trim() && rect(e).width > 0);
     for (const ti of titles) {
