@@ -186,7 +186,9 @@ def test_every_exercise_solution_passes_its_checker_under_smoke(built_book):
         for c in solutions:
             shown = " ".join("".join(o.get("data", {}).get("text/markdown", o.get("data", {}).get("text/plain", "")))
                              for o in c.get("outputs", []))
-            assert shown.startswith("✓ Right"), f"{path.name}: a reference solution fails its checker: {shown!r}"
+            assert "✓ Right" in shown and "✗" not in shown, \
+                f"{path.name}: a reference solution fails its checker: {shown!r}"
+            assert shown.startswith("<details>"), f"{path.name}: the verdict is not folded away: {shown!r}"
 
 
 # ------------------------------------------------------------------ links, reference pages, images, npm from PyPI
