@@ -237,3 +237,58 @@ ENV = "HELPERS_PAGE_CHECK"  # set to 1 to run the page check after every ``pytho
 
 def wanted(flag: bool) -> bool:
     return flag or os.environ.get(ENV, "") not in ("", "0")
+
+
+def contact_sheet(images: list[Path], out: Path, thumb_width: int = 240, max_height: int = 2400) -> Path:
+    """All ``images`` side by side (each scaled to ``thumb_width``, cut at ``max_height``), named below, in one
+    PNG at ``out``."""
+    from PIL import Image, ImageDraw
+
+    thumbs = []
+    for path in images:
+        im = Image.open(path).convert("RGB")
+        im = im.resize((thumb_width, max(1, round(im.height * thumb_width / im.width))), Image.LANCZOS)
+        thumbs.append((Path(path).stem, im.crop((0, 0, thumb_width, min(im.height, max_height)))))
+    gap, label = 12, 22
+    height = max(im.height for _, im in thumbs) + label + 2 * gap
+    sheet = Image.new("RGB", (len(thumbs) * (thumb_width + gap) + gap, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (name, im) in enumerate(thumbs):
+        x = gap + k * (thumb_width + gap)
+        draw.text((x, gap // 2), name[:36], fill="black")
+        sheet.paste(im, (x, gap + label))
+        draw.rectangle((x - 1, gap + label - 1, x + im.width, gap + label + im.height), outline="#999999")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    return out
+
+
+def screenshots(book_dir: Path, out_dir: Path, width: int = 640) -> dict[str, list[str]]:
+    """A full-page screenshot of every chapter page of the book built in ``book_dir`` (scaled to ``width`` px,
+    ``out_dir/<page>.png``) and ``out_dir/contact_sheet.png`` of them all; returns the page check's findings."""
+    import tempfile
+
+    from PIL import Image
+
+    html_dir = Path(book_dir) / "_build" / "html"
+    with tempfile.TemporaryDirectory() as tmp:
+        found = check_pages(chapter_pages(html_dir), Path(book_dir) / "references.bib", screenshots=Path(tmp))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shots = []
+        for png in sorted(Path(tmp).glob("*.png")):
+            im = Image.open(png).convert("RGB")
+            im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+            im.save(out_dir / png.name, optimize=True)
+            shots.append(out_dir / png.name)
+    contact_sheet(shots, out_dir / "contact_sheet.png")
+    return found
+
+
+if __name__ == "__main__":  # python -m helpers.book.pagecheck BOOK_DIR [SCREENSHOT_DIR]
+    import sys
+
+    book = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("book")
+    if len(sys.argv) > 2:
+        print(report(screenshots(book, Path(sys.argv[2]))) or "page check: nothing found")
+    else:
+        sys.exit(1 if warn(book) else 0)

@@ -67,7 +67,9 @@ def fit_layout(fig: go.Figure, column: int = COLUMN_PX) -> go.Figure:
     labels = [a for a in notes if str(a.text or "").startswith("◀")]
     kept = []
     for mn in menus:
-        near = [a for a in labels if a.y is not None and mn.y is not None and abs(a.y - mn.y) < 0.12]
+        x0 = mn.x if mn.x is not None else 0.0
+        near = sorted((a for a in labels if a in notes and a.y is not None and mn.y is not None
+                       and abs(a.y - mn.y) < 0.12 and (a.x or 0.0) >= x0), key=lambda a: (a.x or 0.0) - x0)
         if len(mn.buttons or ()) < 2:
             for a in near[:1]:
                 notes.remove(a)
