@@ -259,12 +259,12 @@ def contact_sheet(images: list[Path], out: Path, thumb_width: int = 200, max_hei
         sheet.paste(im, (x, gap + label))
         draw.rectangle((x - 1, gap + label - 1, x + im.width, gap + label + im.height), outline="#999999")
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.quantize(colors=128).save(out, optimize=True)
+    sheet.quantize(256, method=Image.Quantize.FASTOCTREE).save(out, optimize=True)
     return out
 
 
 def screenshots(book_dir: Path, out_dir: Path, width: int = 480) -> dict[str, list[str]]:
-    """A full-page screenshot of every chapter page of the book built in ``book_dir`` (scaled to ``width`` px, 128
+    """A full-page screenshot of every chapter page of the book built in ``book_dir`` (scaled to ``width`` px, 256
     colours, to keep the repository small: ``out_dir/<page>.png``) and ``out_dir/contact_sheet.png`` of them all; returns the page check's findings."""
     import tempfile
 
@@ -278,7 +278,7 @@ def screenshots(book_dir: Path, out_dir: Path, width: int = 480) -> dict[str, li
         for png in sorted(Path(tmp).glob("*.png")):
             im = Image.open(png).convert("RGB")
             im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
-            im.quantize(colors=128).save(out_dir / png.name, optimize=True)
+            im.quantize(256, method=Image.Quantize.FASTOCTREE).save(out_dir / png.name, optimize=True)
             shots.append(out_dir / png.name)
     contact_sheet(shots, out_dir / "contact_sheet.png")
     return found
