@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml torch.txt
 
 install: $(STAMP)
 
-## make book [PROFILE=default]: install, execute the chapters with the profile, build the static book
+## make book [PROFILE=default]: install, execute the chapters with the profile, build the static book, and check
+## its chapter pages in headless Chromium (defects are printed as warnings; helpers.book.pagecheck)
 book: $(STAMP)
 	@start=$$(date +%s); \
-	$(PY) -m helpers run --profile $(PROFILE) --book && $(PY) -m helpers build && \
+	$(PY) -m helpers run --profile $(PROFILE) --book && $(PY) -m helpers build --check && \
 	echo "make book finished in $$(( $$(date +%s) - start )) s (after install)"
 
 ## make chapters [PROFILE=default]: execute the chapters into book/notebooks (the book then shows PROFILE)

@@ -186,7 +186,9 @@ def test_every_exercise_solution_passes_its_checker_under_smoke(built_book):
         for c in solutions:
             shown = " ".join("".join(o.get("data", {}).get("text/markdown", o.get("data", {}).get("text/plain", "")))
                              for o in c.get("outputs", []))
-            assert shown.startswith("✓ Right"), f"{path.name}: a reference solution fails its checker: {shown!r}"
+            assert "✓ Right" in shown and "✗" not in shown, \
+                f"{path.name}: a reference solution fails its checker: {shown!r}"
+            assert shown.startswith("<details>"), f"{path.name}: the verdict is not folded away: {shown!r}"
 
 
 # ------------------------------------------------------------------ links, reference pages, images, npm from PyPI
@@ -311,3 +313,88 @@ def test_a_diverging_run_keeps_the_good_page_and_caches_nothing(built_book, monk
         assert page.read_bytes() == before
     finally:
         (out / "01_logit_gradients.failed.ipynb").unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ what a reader sees: the page check
+
+_BAD_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><script src="{plotly}"></script></head><body>
+<article class="bd-article" style="width: 600px; padding: 0 20px">
+<p>| baseline | p(class | baseline) |</p>
+<p>The lowest agreement is for `gradcam_relu`.</p>
+<div class="math" style="width: 300px"><mjx-container display="true" style="display: block; overflow: hidden">
+<mjx-math style="display: inline-block; width: 700px">x</mjx-math></mjx-container></div>
+<div class="cell_output"><div class="output text_plain"><pre>0.02078361250460148</pre></div></div>
+<div class="cell_output"><div id="fig" class="plotly-graph-div"></div></div>
+<script>
+Plotly.newPlot("fig", [
+  {{type: "scatter", mode: "lines", name: "gradient", y: [1, 2], line: {{color: "#4477aa"}}}},
+  {{type: "scatter", mode: "lines", name: "occlusion", y: [2, 1], line: {{color: "#4477AA"}}}},
+  {{type: "scatter", mode: "lines", name: "chance", y: [1, 1], line: {{color: "#888888"}}}}],
+  {{width: 900, height: 300, title: {{text: "A title under a menu", x: 0.1, y: 0.9, xanchor: "left"}}, margin: {{t: 40}},
+   showlegend: true, legend: {{x: 0.12, y: 1.15, xanchor: "left", orientation: "h"}},
+   annotations: [{{text: "model 0, positive focus", x: 0.2, y: 1.0, xref: "paper", yref: "paper", showarrow: false}},
+                 {{text: "model 0, negative focus", x: 0.25, y: 1.0, xref: "paper", yref: "paper", showarrow: false}}],
+   updatemenus: [{{type: "dropdown", x: 0.0, y: 1.1, xanchor: "left", yanchor: "top",
+                   buttons: [...Array(15).keys()].map(i => ({{label: "entry " + i, method: "skip", args: []}}))}},
+                 {{type: "buttons", x: 1, y: 0, buttons: [{{label: "only", method: "skip", args: []}}]}}]}});
+no_such_function();
+</script></article></body></html>"""
+
+_GOOD_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><script src="{plotly}"></script></head><body>
+<article class="bd-article" style="width: 800px"><p>Prose with <code>gradcam_relu</code> and a | in it.</p>
+<div class="math"><mjx-container display="true" style="display: block">
+<mjx-math style="display: inline-block; width: 300px">x</mjx-math></mjx-container></div>
+<div class="cell_output"><div id="fig" class="plotly-graph-div"></div></div>
+<script>
+Plotly.newPlot("fig", [{{type: "scatter", mode: "lines", name: "gradient", y: [1, 2], line: {{color: "#4477aa"}}}},
+  {{type: "scatter", mode: "lines", name: "occlusion", y: [2, 1], line: {{color: "#ee6677"}}}}],
+  {{width: 700, height: 400, title: {{text: "A title"}}, margin: {{t: 90}},
+   updatemenus: [{{type: "dropdown", x: 0, y: 1.02, xanchor: "left", yanchor: "bottom", direction: "down",
+                   buttons: [{{label: "a", method: "skip", args: []}}, {{label: "b", method: "skip", args: []}}]}}],
+   legend: {{x: 1.02, y: 0.5}}}});
+</script></article></body></html>"""
+
+
+@pytest.mark.browser
+def test_page_check_finds_every_kind_of_defect_on_a_synthetic_page(tmp_path):
+    """Each check of :mod:`helpers.book.pagecheck` can fail: a page with one defect of each kind is reported for
+    each, a clean page for none."""
+    import plotly
+
+    from helpers.book import pagecheck
+
+    plotly_js = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").resolve().as_uri()
+    (tmp_path / "_sources").mkdir()
+    (tmp_path / "_sources" / "bad.md").write_text("As {cite:p}`woerl2023initialization,nobody2099` show.")
+    (tmp_path / "bad.html").write_text(_BAD_PAGE.format(plotly=plotly_js))
+    (tmp_path / "good.html").write_text(_GOOD_PAGE.format(plotly=plotly_js))
+    found = pagecheck.check_pages([tmp_path / "bad.html", tmp_path / "good.html"], ROOT / "book" / "references.bib",
+                                  _chromium())
+    bad = "\n".join(found["bad.html"])
+    for expected in ("console error: no_such_function is not defined", "is 900 px wide in a 600 px column",
+                     "display equation 1 is 700 px wide in a 300 px box", "a raw Markdown table",
+                     "literal backticks in prose", "its title is overlapped by a menu",
+                     "its title is overlapped by a legend", "collide", "menu 2 has 1 entry",
+                     "an open dropdown list (15 entries) is cut by the figure",
+                     'lines "gradient", "occlusion" share the colour', 'a stray text output: "0.0207',
+                     "cites 'nobody2099', which the bibliography lacks"):
+        assert expected in bad, f"not found: {expected!r} in\n{bad}"
+    assert "chance" not in bad and "woerl2023" not in bad
+    assert found["good.html"] == [], found["good.html"]
+
+
+@pytest.mark.browser
+def test_every_chapter_page_reads_right_in_the_browser(built_book):
+    """Issue 25 on the smoke book, every chapter page in one Chromium: no console error, figures and display
+    equations within their column, no raw Markdown table, no backticks in prose, titles overlapped by nothing, no
+    colour shared by two lines, no stray output, every cited key in the bibliography."""
+    from helpers.book import pagecheck
+
+    html_dir = built_book["dir"] / "_build" / "html"
+    pages = pagecheck.chapter_pages(html_dir)
+    assert len(pages) == len(profiles.find_chapters(ROOT / "notebooks"))
+    found = pagecheck.check_pages(pages, built_book["dir"] / "references.bib", _chromium())
+    assert not any(found.values()), "\n" + pagecheck.report(found)
+    for name in ("glossary.html", "bibliography.html", "search.html"):  # plotly.js only where a figure is
+        assert "plotly.min.js" not in (html_dir / name).read_text(), name
+    assert "plotly.min.js" in (html_dir / "notebooks" / pages[0].name).read_text()

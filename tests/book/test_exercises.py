@@ -24,6 +24,8 @@ def maps():
 
 def test_feedback_renders_a_verdict():
     assert str(ex.Feedback(True, "x")).startswith("✓ Right") and not ex.Feedback(False, "y")
+    folded = ex.Feedback(True, "x")._repr_markdown_()  # under a hidden solution the verdict stays folded away
+    assert folded.startswith("<details><summary>") and "✓ Right: x" in folded and folded.endswith("</details>")
     assert "no answer yet" in ex.close(None, 1.0, "your value").message
 
 

@@ -22,3 +22,22 @@ def test_the_methods_table_keeps_fullgrad_in_four_cells():
     md = report.methods_table(["fullgrad"]).data
     row = md.splitlines()[-1]
     assert len([c for c in row.split(" | ")]) == 4 and r"\|input-gradient ⊙ input\|" in row
+
+
+def test_a_cell_that_ends_with_glue_shows_nothing():
+    """``glue``/``glue_all`` as a cell's last expression publish no output (issue 25: stray raw outputs)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shown = []  # what the display hook would send as the cell's result (myst-nb's glue records are not results)
+    shell.displayhook.write_format_data = lambda data, md=None: shown.append(data)
+    for value in (0.02078, 3, "gradcam 3, gradcam_relu 1"):
+        glued = report.glue("t_quiet", value)
+        assert glued == value and report.GLUED["t_quiet"] == value and type(report.GLUED["t_quiet"]) is type(value)
+        shell.displayhook(glued)
+    glued = report.glue_all({"sh_m": 12, "sh_last": "0.43"})
+    assert glued == {"sh_m": 12, "sh_last": "0.43"}
+    shell.displayhook(glued)
+    assert shown == []
+    shell.displayhook({"plain": "dict"})
+    assert shown, "the test's display hook records nothing: it cannot fail"

@@ -117,3 +117,38 @@ def test_lines_never_share_a_colour():
         assert len(set(line_colours(n))) == n
     fig = lines_figure([1, 2], {f"m{k}": [0.1 * k, 0.2] for k in range(11)}, "M", "r")
     assert len({t.line.color for t in fig.data}) == 11
+
+
+def test_fit_layout_fits_the_column_and_makes_room_for_menus():
+    """Issue 25: a figure wider than the column is narrowed, a single-entry menu is dropped with its label, the
+    title sits above the menus, each label right of its dropdown, and an open 15-entry list fits in the figure."""
+    import plotly.graph_objects as go
+
+    from helpers.figures import common
+
+    long = common.menu([f"method {k}" for k in range(15)], [{} for _ in range(15)], y=1.1)
+    single = common.menu(["only"], [{}], x=0.6, y=1.1)
+    fig = go.Figure(go.Scatter(y=[1, 2]), layout=dict(
+        width=1010, height=300, title="A title", margin=dict(t=40, b=40, l=10, r=10), updatemenus=[long, single],
+        annotations=[common.menu_label("◀ choose the method", 0.1, 1.1),
+                     common.menu_label("◀ the only one", 0.7, 1.1)]))
+    common.fit_layout(fig)
+    lay = fig.layout
+    assert lay.width <= common.COLUMN_PX and len(lay.updatemenus) == 1
+    assert [a.text for a in lay.annotations] == ["◀ choose the method"]
+    plot_h = lay.height - lay.margin.t - lay.margin.b
+    menu_top = lay.margin.t - (lay.updatemenus[0].y - 1) * plot_h
+    assert menu_top >= 17 * 1.3  # below the title's line
+    assert lay.height >= menu_top + 15 * common.MENU_ENTRY_PX
+    plot_w = lay.width - lay.margin.l - lay.margin.r
+    assert lay.annotations[0].x * plot_w >= len("method 14") * 7  # right of the dropdown's header
+
+
+def test_lines_figure_draws_an_interval_band_per_series():
+    from helpers.figures import lines
+
+    fig = lines.lines_figure([1, 2], {"a": [0.1, 0.2], "b": [0.3, 0.4]}, "M", "r",
+                             bands={"a": ([0.0, 0.1], [0.2, 0.3])})
+    fills = [t for t in fig.data if t.fill == "toself"]
+    assert len(fills) == 1 and list(fills[0].y) == [0.2, 0.3, 0.1, 0.0]
+    assert len({t.line.color for t in fig.data if t.fill != "toself"}) == 2

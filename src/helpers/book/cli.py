@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--book", type=Path, default=root / "book")
     b.add_argument("--npm", type=Path, default=root / "build" / "npm", help="where npm packages are cached")
     b.add_argument("--strict", action="store_true", help="turn sphinx warnings into errors")
+    b.add_argument("--check", action="store_true", help="then check every chapter page in headless Chromium and "
+                   "print the defects found as warnings (also with HELPERS_PAGE_CHECK=1; never fails the build)")
     s = sub.add_parser("strip", help="strip outputs from notebooks/*.ipynb")
     s.add_argument("paths", nargs="*", type=Path)
     sub.add_parser("sync", help="regenerate every chapter's Colab badge and install cell from book/_config.yml, "
@@ -55,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             by_profile.setdefault(prof, []).append(name[:2])
         pages = "; ".join(f"profile {prof}: {' '.join(ids)}" for prof, ids in sorted(by_profile.items()))
         print(f"book built in {time.perf_counter() - t0:.0f} s ({pages}): open {index.resolve().as_uri()}")
+        from . import pagecheck
+
+        if pagecheck.wanted(args.check):
+            pagecheck.warn(args.book)
         if len(by_profile) > 1:
             print(f"warning: the pages come from {len(by_profile)} profiles; rerun `python -m helpers run --profile "
                   f"NAME --book` to build one profile's book", file=sys.stderr)

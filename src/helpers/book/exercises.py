@@ -30,7 +30,9 @@ class Feedback:
         return ("✓ Right: " if self.correct else "✗ Not yet: ") + self.message
 
     def _repr_markdown_(self) -> str:
-        return str(self)
+        """The verdict folded away (a reader of the book or of Colab opens it): under a hidden reference solution,
+        a visible "✓ Right: gradcam_relu is the method with …" would give the answer away."""
+        return f"<details><summary>The checker's verdict</summary>\n\n{self}\n\n</details>"
 
     __repr__ = __str__
 

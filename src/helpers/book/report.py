@@ -41,8 +41,39 @@ def plain(value: Any) -> Any:
     return value
 
 
+class _Quiet:
+    """Mixed into what :func:`glue` returns: as the last expression of a cell it shows nothing (IPython calls
+    ``_ipython_display_`` instead of printing a repr), so that a page shows figures, tables and prose only."""
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
+class _QuietStr(_Quiet, str):
+    pass
+
+
+class _QuietInt(_Quiet, int):
+    pass
+
+
+class _QuietFloat(_Quiet, float):
+    pass
+
+
+class Glued(_Quiet, dict):
+    """The values that :func:`glue_all` stored, by key (a dict that shows nothing as a cell's last expression)."""
+
+
+def _quiet(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return value
+    return (_QuietStr if isinstance(value, str) else _QuietFloat if isinstance(value, float) else _QuietInt)(value)
+
+
 def glue(name: str, value: Any) -> Any:
-    """Store ``value`` under ``name`` for the chapter's prose (myst-nb glue, not displayed); returns the value.
+    """Store ``value`` under ``name`` for the chapter's prose (myst-nb glue, not displayed); returns the value
+    (strings and numbers as quiet subclasses: a cell that ends with ``glue(…)`` shows no stray output).
 
     Without myst-nb (e.g. on Colab) the value is only kept in :data:`GLUED`."""
     value = plain(value)
@@ -50,14 +81,15 @@ def glue(name: str, value: Any) -> Any:
     try:
         from myst_nb import glue as _glue
     except ImportError:  # pragma: no cover - the book extra is not installed
-        return value
+        return _quiet(value)
     _glue(name, value, display=False)
-    return value
+    return _quiet(value)
 
 
-def glue_all(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """:func:`glue` every entry of ``values`` (keys prefixed by ``prefix``)."""
-    return {k: glue(prefix + k, v) for k, v in values.items()}
+def glue_all(values: Mapping[str, Any], prefix: str = "") -> Glued:
+    """:func:`glue` every entry of ``values`` (keys prefixed by ``prefix``); the result shows nothing as the last
+    expression of a cell."""
+    return Glued({k: glue(prefix + k, v) for k, v in values.items()})
 
 
 def pick(condition: bool, if_true: str, if_false: str) -> str:

@@ -23,10 +23,131 @@ ENV_BOOK = "HELPERS_BOOK_BUILD"
 DIVERGING = "RdBu_r"
 
 
+COLUMN_PX = 784  # the book's text column (sphinx-book-theme at a 1400 px wide window)
+MENU_ENTRY_PX = 36  # height of one entry of an open dropdown list (33 px and a gap)
+MENU_HEADER_PX = 38
+
+
+def _text_px(text: str, size: float = 12) -> float:
+    """A generous estimate of the width of a one-line plotly text (no layout engine in Python)."""
+    lines = str(text).replace("<br>", "\n").split("\n")
+    return max(len(line) for line in lines) * 0.62 * size if lines else 0.0
+
+
+def _wrap(text: str) -> str:
+    """``text`` over two lines, broken at the space nearest its middle (unchanged without a space)."""
+    if "<br>" in text or " " not in text:
+        return text
+    mid = len(text) / 2
+    cut = min((i for i, c in enumerate(text) if c == " "), key=lambda i: abs(i - mid))
+    return text[:cut] + "<br>" + text[cut + 1:]
+
+
+def fit_layout(fig: go.Figure, column: int = COLUMN_PX) -> go.Figure:
+    """Lay ``fig`` out for the book's column, whatever its builder chose (issue 25), in place:
+
+    - no wider than the column (the plot area scaled, the margins kept);
+    - a menu with a single entry is dropped (with the label that names it);
+    - the title at the top of the figure, every menu below it in the top margin (the margin grows when needed);
+    - the label that names a dropdown ("◀ …") right of the dropdown's estimated width;
+    - an open dropdown list fits in the figure (the bottom margin grows when needed);
+    - titles of neighbouring panels that would collide are broken over two lines."""
+    lay = fig.layout
+    w = lay.width or column
+    h = lay.height or 450
+    m = lay.margin
+    t, b = (m.t if m.t is not None else 100), (m.b if m.b is not None else 80)
+    left, right = (m.l if m.l is not None else 80), (m.r if m.r is not None else 80)
+    if w > column:  # scale the plot area, keep the margins
+        ratio = (column - left - right) / max(w - left - right, 1)
+        h = t + b + (h - t - b) * ratio
+        w = column
+    menus = [mn for mn in (lay.updatemenus or ())]
+    notes = list(lay.annotations or ())
+    labels = [a for a in notes if str(a.text or "").startswith("◀")]
+    kept = []
+    for mn in menus:
+        x0 = mn.x if mn.x is not None else 0.0
+        near = sorted((a for a in labels if a in notes and a.y is not None and mn.y is not None
+                       and abs(a.y - mn.y) < 0.12 and (a.x or 0.0) >= x0), key=lambda a: (a.x or 0.0) - x0)
+        if len(mn.buttons or ()) < 2:
+            for a in near[:1]:
+                notes.remove(a)
+            continue
+        kept.append(mn)
+    title = lay.title.text or ""
+    title_px = 4.0
+    if title:
+        size = (lay.title.font.size if lay.title.font and lay.title.font.size else 17)
+        title_px = 10 + (title.count("<br>") + 1) * size * 1.3
+        fig.update_layout(title=dict(y=1, yref="container", yanchor="top", pad=dict(t=8)))
+    plot_h = h - t - b
+    plot_w = w - left - right
+    # menus of the top margin in one row below the title, each named by its label on its right
+    row = sorted((mn for mn in kept if (mn.y if mn.y is not None else 1.0) > 1), key=lambda mn: mn.x or 0)
+    if row:
+        menu_top = title_px + 4
+        menu_bottom = menu_top + MENU_HEADER_PX
+        panel_tops = []
+        for a in notes:
+            if a in labels or a.yref != "paper" or a.y is None:
+                continue
+            size = a.font.size if a.font and a.font.size else 12
+            n_lines = str(a.text or "").count("<br>") + 1 + (_text_px(a.text or "", size) > plot_w / 3)
+            panel_tops.append(t + (1 - a.y) * plot_h - n_lines * size * 1.35 - 2)
+        low = min([x for x in panel_tops if x < menu_bottom + 6], default=None)
+        if low is not None:
+            t, h = t + (menu_bottom + 6 - low), h + (menu_bottom + 6 - low)
+        elif t < menu_bottom + 6:
+            t, h = menu_bottom + 6, h + (menu_bottom + 6 - t)
+        y_menu = 1 + (t - menu_top) / plot_h
+        y_label = 1 + (t - menu_top - MENU_HEADER_PX / 2) / plot_h
+        cursor = 0.0
+        starts = [mn.x if mn.x is not None else 0.0 for mn in row] + [float("inf")]
+        top_labels = [a for a in labels if a.y is not None and a.y > 0.9]
+        for k, mn in enumerate(row):
+            width_px = max(_text_px(bt.label or "", 12) for bt in mn.buttons) + 45
+            x0 = max(mn.x if mn.x is not None else 0.0, cursor) if mn.xanchor != "right" else mn.x
+            mine = [a for a in top_labels if starts[k] <= (a.x or 0.0) < starts[k + 1]]
+            mn.update(x=x0, y=y_menu, yanchor="top", xanchor=mn.xanchor if mn.xanchor == "right" else "left")
+            cursor = x0 + (width_px + 12) / plot_w
+            for a in mine[:1]:
+                a.update(x=cursor, xanchor="left", xref="paper", y=y_label, yref="paper", yanchor="middle")
+                cursor += (_text_px(a.text or "", a.font.size if a.font and a.font.size else 12) + 24) / plot_w
+        tops = [menu_top] * len(row)
+    else:
+        tops = []
+    labels = [a for a in notes if str(a.text or "").startswith("◀")]
+    # room for the longest open dropdown list
+    need = max([top + MENU_HEADER_PX + len(mn.buttons) * MENU_ENTRY_PX + 6
+                for mn, top in zip(row, tops) if (mn.type or "dropdown") == "dropdown"
+                and (mn.direction or "down") == "down"], default=0)
+    if need > h:
+        b, h = b + (need - h), need
+    # neighbouring panel titles (annotations on one row) that would collide
+    rows: dict[float, list] = {}
+    for a in notes:
+        if a.xref == "paper" and a.yref == "paper" and a.x is not None and a.y is not None and a not in labels:
+            rows.setdefault(round(a.y, 3), []).append(a)
+    for row in rows.values():
+        row.sort(key=lambda a: a.x)
+        for i, a in enumerate(row):
+            gaps = [abs(a.x - o.x) * plot_w for o in (row[i - 1:i] + row[i + 1:i + 2])]
+            size = a.font.size if a.font and a.font.size else 12
+            if gaps and _text_px(a.text or "", size) > min(gaps) - 6:
+                a.text = _wrap(str(a.text))
+    fig.layout.updatemenus = kept
+    fig.layout.annotations = notes
+    fig.update_layout(width=w, height=round(h), margin=dict(t=round(t), b=round(b)))
+    return fig
+
+
 def show(fig: go.Figure) -> None:
-    """Display ``fig`` so that it survives papermill and jupyter-book v1 offline (see toolchain notes)."""
+    """Display ``fig`` so that it survives papermill and jupyter-book v1 offline (see toolchain notes), laid out
+    for the book's column (:func:`fit_layout`)."""
     from IPython.display import HTML, display
 
+    fit_layout(fig)
     if os.environ.get(ENV_BOOK) == "1":
         display(HTML(fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False,
                                      config={"typesetMath": False})))

@@ -14,11 +14,21 @@ from .common import _np
 
 def lines_figure(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
                  title: str = "", reference: tuple[Sequence[float], str] | None = None,
-                 log_y: bool = False) -> go.Figure:
-    """One line per series against ``x``, optionally a dashed reference curve."""
+                 log_y: bool = False, bands: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None
+                 ) -> go.Figure:
+    """One line per series against ``x`` (no two share a colour), optionally each with its interval as a shaded
+    band (``bands[name] = (lows, highs)``) and a dashed reference curve."""
     colours = line_colours(len(series))
-    fig = go.Figure([go.Scatter(x=list(x), y=list(v), mode="lines+markers", name=k, line=dict(color=c))
-                     for (k, v), c in zip(series.items(), colours)])
+    fig = go.Figure()
+    for (k, v), c in zip(series.items(), colours):
+        if bands and k in bands:
+            low, high = bands[k]
+            r, g, b = (int(c[i:i + 2], 16) for i in (1, 3, 5)) if c.startswith("#") else (128, 128, 128)
+            fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=list(high) + list(low)[::-1], fill="toself",
+                                     mode="lines", line=dict(width=0), fillcolor=f"rgba({r},{g},{b},0.15)",
+                                     hoverinfo="skip", showlegend=False, legendgroup=k, name=f"{k} interval"))
+        fig.add_trace(go.Scatter(x=list(x), y=list(v), mode="lines+markers", name=k, line=dict(color=c),
+                                 legendgroup=k))
     if reference is not None:
         fig.add_trace(go.Scatter(x=list(x), y=list(reference[0]), mode="lines", name=reference[1],
                                  line=dict(dash="dash", color="black", width=3)))

@@ -70,19 +70,43 @@ def _band(x: list, iv: Sequence[Interval], colour: str, name: str, dash: str, gr
     low, high = [v.low for v in iv], [v.high for v in iv]
     return [go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", mode="lines", line=dict(width=0),
                        hoverinfo="skip",
-                       fillcolor=colour.replace("rgb", "rgba").replace(")", ",0.15)"), showlegend=False,
+                       fillcolor=_rgba(colour, 0.15), showlegend=False,
                        legendgroup=group, visible=visible),
             go.Scatter(x=x, y=[v.point for v in iv], mode="lines+markers", name=name, legendgroup=group,
                        line=dict(color=colour, dash=dash), visible=visible)]
 
 
-SIGNED, POSITIVE = "rgb(31,119,180)", "rgb(214,39,40)"
+BLUES = ("#004488", "#4477AA", "#88CCEE")  # Paul Tol's: signed variants
+REDS = ("#882255", "#EE6677", "#CC3311")  # positive variants
+
+
+def _shades(base: Sequence[str], n: int) -> list[str]:
+    """``n`` distinct shades: ``base``, then ones interpolated between its neighbours."""
+    if n <= len(base):
+        return list(base[:n])
+    rgb = [tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in base]
+    out = []
+    for k in range(n):
+        u = k / (n - 1) * (len(rgb) - 1)
+        i = min(int(u), len(rgb) - 2)
+        f = u - i
+        out.append("#" + "".join(f"{round(a + (b - a) * f):02x}" for a, b in zip(rgb[i], rgb[i + 1])))
+    return out
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    """``#rrggbb`` or ``rgb(r,g,b)`` as ``rgba(r,g,b,alpha)``."""
+    if colour.startswith("#"):
+        r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        return f"rgba({r},{g},{b},{alpha})"
+    return colour.replace("rgb", "rgba").replace(")", f",{alpha})")
 
 
 def curves_figure(steps: Sequence[str], curves: Mapping[str, Mapping[str, tuple[list[Interval], list[Interval]]]],
                   pairs: Sequence[tuple[str, str]], metric_labels: Mapping[str, str], title: str = "") -> go.Figure:
     """Similarity to the trained map against the randomized layers, one panel per (signed, positive) pair: signed
-    in blue, positive in red, single models solid with their band, the zoo's mean dashed with its band.
+    variants in blues, positive ones in reds, one shade per method (no two methods share a colour), single models
+    solid with their band, the zoo's mean dashed with its band.
     ``curves[metric][method]`` = (single intervals, marginalized intervals), one per step; a menu picks the metric."""
     metrics = list(curves)
     cols = min(3, len(pairs))
@@ -91,9 +115,12 @@ def curves_figure(steps: Sequence[str], curves: Mapping[str, Mapping[str, tuple[
                         shared_yaxes=True, vertical_spacing=0.18, horizontal_spacing=0.04)
     x = list(steps)
     owner = []
+    colours = {**dict(zip(dict.fromkeys(s for s, _ in pairs), _shades(BLUES, len(pairs)))),
+               **dict(zip(dict.fromkeys(p for _, p in pairs), _shades(REDS, len(pairs))))}
     for k, metric in enumerate(metrics):
         for j, (signed, pos) in enumerate(pairs):
-            for method, colour in ((signed, SIGNED), (pos, POSITIVE)):
+            for method in (signed, pos):
+                colour = colours[method]
                 single, marginal = curves[metric][method]
                 traces = (_band(x, single, colour, f"{method}, single", "solid", method, k == 0)
                           + _band(x, marginal, colour, f"{method}, zoo mean", "dash", method, k == 0))
