@@ -104,13 +104,13 @@ def test_a_bad_entry_is_deleted_recomputed_and_reported(data_root, fault):
         _flip_a_bit_in_the_data(path, 123)
     elif fault == "wrong shape":
         torch.save({**entry, "maps": entry["maps"][:, :2], "shape": [3, 2, 28, 28],
-                    "sha256": mapcache._digest(entry["maps"][:, :2])}, path)
+                    "sha256": mapcache.tensor_digest(entry["maps"][:, :2])}, path)
     elif fault == "all zero (hand-made)":
         torch.save({**entry, "maps": torch.zeros_like(entry["maps"])}, path)  # checksum of the old maps
     elif fault == "nan":
         bad = entry["maps"].clone()
         bad[0, 0, 0, 0] = float("nan")
-        torch.save({**entry, "maps": bad, "sha256": mapcache._digest(bad)}, path)
+        torch.save({**entry, "maps": bad, "sha256": mapcache.tensor_digest(bad)}, path)
     else:
         torch.save(entry["maps"], path)  # what an older version wrote
     with pytest.warns(UserWarning, match=f"{k}.pt was bad"):

@@ -72,15 +72,11 @@ def folder() -> Path:
     return settings.cache_root() / "maps"
 
 
-FORMAT = 2  # an entry: {"maps": tensor, "sha256", "shape", "dtype"}; older bare tensors are misses
+FORMAT = 3  # an entry: {"maps": tensor, "sha256", "shape", "dtype"}; older bare tensors are misses
 
 
 class BadEntry(Exception):
     """A cache entry that cannot be trusted (checksum, shape, dtype or values); it is deleted and recomputed."""
-
-
-def _digest(maps: torch.Tensor) -> str:
-    return hashlib.sha256(maps.contiguous().numpy().tobytes()).hexdigest()
 
 
 def load(k: str, shape: Sequence[int] | None = None) -> torch.Tensor | None:
@@ -95,7 +91,7 @@ def load(k: str, shape: Sequence[int] | None = None) -> torch.Tensor | None:
         if not isinstance(entry, dict) or entry.get("format") != FORMAT:
             raise BadEntry("written by an older version of the cache")
         maps = entry["maps"]
-        if not isinstance(maps, torch.Tensor) or _digest(maps) != entry["sha256"]:
+        if not isinstance(maps, torch.Tensor) or tensor_digest(maps) != entry["sha256"]:
             raise BadEntry("its checksum does not match (the file changed after it was written)")
         if str(maps.dtype) != entry["dtype"] or not maps.is_floating_point():
             raise BadEntry(f"dtype {maps.dtype}, expected {entry['dtype']} (floating point)")
@@ -124,7 +120,7 @@ def save(k: str, maps: torch.Tensor) -> bool:
     out = folder()
     remove_stale()
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, "maps": maps, "sha256": _digest(maps), "shape": list(maps.shape),
+    torch.save({"format": FORMAT, "maps": maps, "sha256": tensor_digest(maps), "shape": list(maps.shape),
                 "dtype": str(maps.dtype)}, buf)
     try:
         atomic_write(out / f"{k}.pt", buf.getvalue())

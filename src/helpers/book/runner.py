@@ -50,7 +50,7 @@ from .profiles import (BOOK_PROFILE, Chapter, chapter_parameters, constants, fin
                        load_profile, project_root)
 from ..figures.common import ENV_BOOK
 from ..data import settings
-from ..data.files import TMP_PREFIX, atomic_write, locked, remove_stale_temporaries
+from ..data.files import TMP_PREFIX, atomic_write, give_file_mode, locked, remove_stale_temporaries
 
 
 PROVENANCE_TAG = "helpers-provenance"
@@ -151,13 +151,6 @@ def read_runs(path: Path) -> dict[str, dict[str, str]]:
     except ValueError:
         return {}
     return {k: dict(v) for k, v in runs.items() if isinstance(v, dict)}
-
-
-def _readable(path: Path) -> None:
-    """Give a file made by ``mkstemp`` (mode 0600) the permissions of an ordinary new file (0666 less the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
 
 
 def _record_run(path: Path, profile: str, chapter: str, key: str | None) -> None:
@@ -262,7 +255,7 @@ def run_chapters(profile_name: str, chapters: Sequence[str] | None = None, overr
         except BaseException as err:
             kept = tmp.is_file() and tmp.stat().st_size > 0
             if kept:
-                _readable(tmp)
+                give_file_mode(tmp)
                 os.replace(tmp, failed)
             else:
                 tmp.unlink(missing_ok=True)
@@ -283,7 +276,7 @@ def run_chapters(profile_name: str, chapters: Sequence[str] | None = None, overr
         commit, dirty = git_commit(root, [chapter.path, root / "profiles" / f"{profile_name}.yaml", *deps])
         add_provenance(tmp, {"profile": profile_name, "commit": commit, "dirty": dirty,
                              "date": _dt.date.today().isoformat(), "parameters": params, "key": key})
-        _readable(tmp)
+        give_file_mode(tmp)
         os.replace(tmp, target)
         failed.unlink(missing_ok=True)
         _record_run(runs_path, profile_name, chapter.name, key)

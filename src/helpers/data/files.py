@@ -60,6 +60,13 @@ def disk_full(path: Path, needed: int) -> DiskFull:
                     f"{path.parent}: free some space or set HELPERS_DATA to a folder on a larger disk")
 
 
+def give_file_mode(path: Path | str) -> None:
+    """Give a file (e.g. one made by ``mkstemp``, mode 0600) :data:`FILE_MODE` less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, FILE_MODE & ~umask)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, fsync it, give it :data:`FILE_MODE`
     and rename it over ``path``: readers see the old file or the new one, never a part. On failure the old file is
@@ -78,9 +85,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, FILE_MODE & ~umask)
+        give_file_mode(tmp)
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import io
 import json
 import os
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 import torch
 
+from ..data.files import atomic_write, sha256_bytes
 from .spec import ZooSpec
-from .training import _atomic_write
 
 
 MANIFEST = "manifest.json"  # the old, shared record of a zoo: read, never written
@@ -81,10 +80,9 @@ def write_model(spec: ZooSpec, name: str, state: dict[str, torch.Tensor], record
     torch.save(state, buf)
     blob = buf.getvalue()
     path = spec.directory / f"{name}.pt"
-    _atomic_write(path, lambda f: f.write(blob))
-    record = {**record, "file": path.name, "sha256": hashlib.sha256(blob).hexdigest()}
-    text = json.dumps(record, indent=2, sort_keys=True).encode()
-    _atomic_write(record_path(spec, name), lambda f: f.write(text))
+    atomic_write(path, blob)
+    record = {**record, "file": path.name, "sha256": sha256_bytes(blob)}
+    atomic_write(record_path(spec, name), json.dumps(record, indent=2, sort_keys=True).encode())
     line = f"{name} pid={os.getpid()} host={record.get('host', '')} job={record.get('job', '')} t={time.time():.3f}\n"
     fd = os.open(spec.directory / WRITES, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:
