@@ -29,6 +29,12 @@ What the paper defines, and what we choose where it is silent:
   to the deconvnet of the ensemble, whose branches each receive 1/M of the backward signal). With the response
   start they differ in general: a mean of products is not the product of the means.
 
+- **Nulls** (:data:`NULLS`, :func:`null_maps`; not in the paper). With the response start a map carries its
+  class's scale z_k⁺, so a statistic of CLEAR maps may read the logits rather than the maps. The *permuted* null
+  permutes each image's class maps across the classes and keeps every scale with its class; the *shared* null gives
+  every class the image's mean map, scaled as CLEAR scales it. A statistic that a null reproduces is no finding about
+  the maps (``helpers.evaluation.clear_stats.null_comparison``).
+
 For the deconvnet, all K classes share one forward pass per chunk of images (one backward pass per class); other
 backends repeat every image K times with targets 0…K−1.
 """
