@@ -56,7 +56,8 @@ def test_null_table_rows_and_caption():
                              "excess over the larger null", "verdict"]
     assert rows[0]["verdict"] == "the maps add it"
     md = ch05.null_table(summaries, zs, "unit").data
-    assert md.startswith("**Unit start**, 40 test images") and "5 points" in md and md.count("\n| ") == len(rows) + 2  # header, rule, rows
+    assert md.startswith("**Unit start**, 40 test images") and "5 points" in md
+    assert md.count("\n| ") == len(rows) + 2  # header, rule, rows
 
 
 def test_verdict_texts_and_image_values():
