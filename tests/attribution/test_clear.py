@@ -523,3 +523,19 @@ def test_errors(stripes):
         clear_stats.image_stats(r, logits[:, :2], y)
     with pytest.raises(ValueError, match="one label per image"):
         clear_stats.image_stats(r, logits, y[:1])
+
+
+def test_render_shows_weak_maps_at_full_colour():
+    """The default brightness divides R̂ by its 90th percentile over the pixels with focus: the strongest tenth of a
+    heavy-tailed map is at full colour (the 99th percentile over all pixels left most of the stroke dim)."""
+    resp = torch.zeros(20, 20)
+    resp[2:18, 2:18] = torch.logspace(-3, 0, 256).reshape(16, 16)  # heavy-tailed focus, black border
+    cls = torch.zeros(20, 20, dtype=torch.long)
+    bright = clear.render(cls, resp).max(-1)
+    dim = clear.render(cls, resp, norm="quantile", q=0.99).max(-1)
+    inside = resp > 0
+    assert (bright[inside.numpy()] >= 0.999 * clear.palette_rgb()[0].max()).mean() == pytest.approx(0.1, abs=0.01)
+    assert (dim[inside.numpy()] >= 0.999 * clear.palette_rgb()[0].max()).mean() < 0.03
+    assert (bright[~inside.numpy()] == 0).all() and (bright >= dim - 1e-6).all()
+    with pytest.raises(ValueError, match="gamma"):
+        clear.render(cls, resp, gamma=0)

@@ -76,3 +76,23 @@ def test_stats_markdown_rows_and_labels():
     assert viz_clear.class_list([4, 6], [str(c) for c in range(10)]) == "4 and 6"
     assert viz_clear.class_list([4, 6, 1], [str(c) for c in range(10)]) == "4, 6 and 1"
     assert str(iv) == "0.25 [0.20, 0.30]"
+
+
+def test_the_share_axis_is_labelled_outside_the_image_panels():
+    """Its % ticks on the left were drawn over the last CLEAR panel (issue "A page a reader trusts")."""
+    fig = viz_clear.marginal_clear_figure(torch.rand(1, 1, 5, 5), _rgb(1), _rgb(2, 1), torch.rand(2, 1, 10),
+                                          ["a"], [str(c) for c in range(10)])
+    bars = fig.layout.yaxis4
+    assert bars.tickformat == ".0%" and bars.side == "right" and fig.layout.margin.r >= 40
+    assert fig.layout.xaxis4.domain[0] > fig.layout.xaxis3.domain[1]  # the bar panel starts right of the images
+
+
+def test_joint_normalize_keeps_class_strengths_and_ignores_a_hot_pixel():
+    r = torch.zeros(1, 2, 10, 10)
+    r[0, 0] = 1.0
+    r[0, 1] = 0.5
+    r[0, 0, 0, 0] = 100.0  # one extreme pixel
+    out = viz_clear.joint_normalize(r)
+    assert out.abs().max() == 1 and out[0, 0, 5, 5] == 1.0  # the hot pixel does not make the class pale
+    assert 0.45 < float(out[0, 1, 5, 5]) < 0.55  # the weaker class stays about half as bright
+    assert torch.equal(viz_clear.joint_normalize(torch.zeros(1, 2, 3, 3)), torch.zeros(1, 2, 3, 3))

@@ -29,6 +29,12 @@ What the paper defines, and what we choose where it is silent:
   to the deconvnet of the ensemble, whose branches each receive 1/M of the backward signal). With the response
   start they differ in general: a mean of products is not the product of the means.
 
+- **Nulls** (:data:`NULLS`, :func:`null_maps`; not in the paper). With the response start a map carries its
+  class's scale z_k⁺, so a statistic of CLEAR maps may read the logits rather than the maps. The *permuted* null
+  permutes each image's class maps across the classes and keeps every scale with its class; the *shared* null gives
+  every class the image's mean map, scaled as CLEAR scales it. A statistic that a null reproduces is no finding about
+  the maps (``helpers.evaluation.clear_stats.null_comparison``).
+
 For the deconvnet, all K classes share one forward pass per chunk of images (one backward pass per class); other
 backends repeat every image K times with targets 0…K−1.
 """
@@ -224,6 +230,57 @@ def marginalize(unit: torch.Tensor, logits: torch.Tensor, start: str = "response
     return scale_responses(unit, logits, start).mean(0)
 
 
+NULLS: dict[str, str] = {
+    "permuted": "each image's K unit-start class maps D_k permuted across the classes (one seeded permutation per "
+                "image, the same for every model); the scale z_k⁺ stays with class k",
+    "shared": "one map for every class: the mean over k of the image's unit-start maps D_k, scaled per class as "
+              "CLEAR does (z_k⁺ for the response start; exact ties broken by a seeded class order)",
+}
+
+
+SHARED_TIE_BREAK = 1e-4  # relative size of the seeded class order that breaks the ties of the shared null
+
+
+def check_null(null: str) -> str:
+    if null not in NULLS:
+        raise ValueError(f"unknown CLEAR null {null!r}: choose one of {', '.join(NULLS)}")
+    return null
+
+
+def null_permutations(n_images: int, n_classes: int, seed: int = 0) -> torch.Tensor:
+    """(N, K) seeded random permutations of the K classes, one per image (row n is a permutation of 0…K−1)."""
+    if n_images < 0 or n_classes < 1:
+        raise ValueError(f"n_images={n_images}, n_classes={n_classes}: pass n_images ≥ 0 and n_classes ≥ 1")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n_images, n_classes, generator=gen).argsort(-1)
+
+
+def null_maps(unit: torch.Tensor, null: str, perm: torch.Tensor) -> torch.Tensor:
+    """Unit-start maps D (…, N, K, H, W) of a CLEAR null, from which :func:`scale_responses` and
+    :func:`marginalize` build null response maps exactly as they build CLEAR's (``perm`` (N, K): one permutation
+    of the classes per image, e.g. :func:`null_permutations`).
+
+    - ``"permuted"``: class k gets the map of class perm[n, k], D'_k = D_{π(k)}; its logit stays its own, so the
+      response start gives z_k⁺ D_{π(k)}. The spatial content of a class's map is broken, its scale kept.
+    - ``"shared"``: every class gets the image's mean map D̄ = (1/K) Σ_k D_k, times 1 + ε·perm[n, k]/K
+      (ε = :data:`SHARED_TIE_BREAK`): only the per-class scale differs, and the unit start, where all K maps
+      would tie, gets a random dominant class per image instead of class 0.
+
+    A statistic that a null reproduces reads the logits (or the construction), not what the maps show."""
+    check_null(null)
+    _check_responses(unit, min_ndim=4, what="unit maps")
+    n, k = unit.shape[-4:-2]
+    if perm.shape != (n, k):
+        raise ValueError(f"perm {tuple(perm.shape)} does not match the maps {tuple(unit.shape)}: pass one "
+                         f"permutation of the {k} classes per image, shape ({n}, {k})")
+    perm = perm.to(unit.device)
+    if null == "permuted":
+        index = perm[..., None, None].expand(*unit.shape[:-4], n, k, *unit.shape[-2:])
+        return unit.gather(-3, index)
+    order = 1 + SHARED_TIE_BREAK * perm.to(unit.dtype) / k
+    return unit.mean(-3, keepdim=True) * order[..., None, None]
+
+
 def marginalized_responses(models: Sequence[nn.Module], x: torch.Tensor, backend: str = "deconvolution",
                            n_models: int | None = None, batch_size: int = 4096, start: str = "response",
                            how: str = "explanations") -> torch.Tensor:
@@ -315,21 +372,43 @@ def palette_rgb(palette: Sequence[str] = PALETTE, n_classes: int | None = None) 
     return np.array([hex_to_rgb(c) for c in palette], dtype=np.float32) / 255.0
 
 
+RENDER_SCALE = ("brightness = R̂ divided by its 90th percentile over the map's pixels with focus, clipped at 1 "
+                "(a per-map quantile normalization: the strongest tenth of the focus is at full colour)")
+
+
+def focus_quantile(values: torch.Tensor, q: float = 0.95) -> torch.Tensor:
+    """The ``q``-quantile of each map's positive values (…, H, W) -> (…,); 0 for a map with none."""
+    flat = values.detach().float().flatten(-2)
+    pos = torch.where(flat > 0, flat, torch.full_like(flat, float("nan")))
+    return torch.nan_to_num(torch.nanquantile(pos, q, dim=-1), nan=0.0)
+
+
 def render(dom_class: torch.Tensor, dom_response: torch.Tensor, palette: Sequence[str] = PALETTE,
-           norm: str = "quantile", q: float = 0.99, floor: float = 0.0) -> np.ndarray:
+           norm: str = "focus", q: float = 0.9, floor: float = 0.0, gamma: float = 1.0) -> np.ndarray:
     """The CLEAR map as RGB floats in [0, 1], shape (…, H, W, 3): colour = class colour, brightness = R̂.
 
-    R̂ is clipped at 0 and normalized per map (``helpers.maps.normalize``: ``"quantile"`` divides by the ``q``-quantile,
-    ``"maxabs"`` by the maximum); pixels below ``floor`` and pixels with no positive response are black.
+    R̂ is clipped at 0 and normalized per map: ``"focus"`` (default) divides by the ``q``-quantile of the map's
+    pixels with focus (R̂ > 0; a map's many black pixels would pull a quantile over all pixels down) and clips at 1;
+    ``"quantile"`` and ``"maxabs"`` are those of ``helpers.maps.normalize`` over all pixels (the 99th percentile
+    over all pixels left most CLEAR maps dim). The normalized value is raised to ``gamma`` (1: linear, the default,
+    :data:`RENDER_SCALE`; 0.5 lifts weak focus, and the background noise with it). Pixels below ``floor`` (after
+    normalization) and pixels with no positive response are black.
     """
     if dom_class.shape != dom_response.shape or dom_class.ndim < 2:
         raise ValueError(f"dominant class {tuple(dom_class.shape)} and response {tuple(dom_response.shape)} must be "
                          f"maps of one shape (…, H, W): pass dominant_class(r) and dominant_response(r)")
     if dom_class.is_floating_point():
         raise ValueError("dom_class must hold integer class indices: pass dominant_class(responses)")
+    if gamma <= 0:
+        raise ValueError(f"gamma={gamma}: pass a positive exponent (1: linear, 0.5: square root)")
     colours = palette_rgb(palette, int(dom_class.max()) + 1 if dom_class.numel() else None)
-    value = maps.normalize(dom_response.detach().float().clamp_min(0), norm, q).clamp(0, 1)
-    value = torch.where(value < floor, torch.zeros_like(value), value)
+    r = dom_response.detach().float().clamp_min(0)
+    if norm == "focus":
+        scale = focus_quantile(r, q).clamp_min(torch.finfo(torch.float32).tiny)
+        value = (r / scale[..., None, None]).clamp(0, 1)
+    else:
+        value = maps.normalize(r, norm, q).clamp(0, 1)
+    value = torch.where(value < floor, torch.zeros_like(value), value) ** gamma
     return colours[dom_class.cpu().numpy()] * value.cpu().numpy()[..., None]
 
 

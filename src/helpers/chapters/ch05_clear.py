@@ -3,10 +3,15 @@ marginalized maps, their differences with intervals, and the prose that names th
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 import torch
+from IPython.display import Markdown
 
-from ..evaluation.clear_stats import ClearStats, Summary, ZooStats, difference, interval_text, model_image_interval
+from ..attribution.clear import NULLS
+from ..book import report
+from ..evaluation.clear_stats import (EFFECT, ClearStats, NullComparison, Summary, ZooStats, agreement_with_nulls,
+                                      compare_with_nulls, difference, groups, interval_text, model_image_interval,
+                                      reading, summarize)
 from ..evaluation.intervals import Interval, verdict
 
 
@@ -131,3 +136,119 @@ def glue_values(summaries: Mapping[str, Summary], zs: Mapping[str, ZooStats], cl
                 "level": next(iter(summaries.values())).level, "n_stats_images": int(first.marginalized.pred.numel()),
                 "chance": 1 / first.marginalized.shares.shape[-1]})
     return out
+
+
+NULL_KEYS: dict[str, str] = {"permuted": "perm", "shared": "shared"}
+
+
+ESTIMATES: list[tuple[str, str]] = [  # (group, metric) of the null tables: every estimate the prose cites
+    ("all", "top: predicted"), ("confident correct", "top: predicted"), ("unconfident correct", "top: predicted"),
+    ("wrong", "top: predicted"), ("wrong", "top: runner-up"), ("wrong", "runner-up is true"),
+    ("confident correct", "pixels: predicted"), ("confident correct", "mass: predicted"),
+    ("unconfident correct", "mass: predicted"), ("confident correct", "negative top: predicted"),
+    ("all", "strongest map: predicted"), ("all", "smoothness")]
+
+
+def image_values(labels: torch.Tensor, n_classes: int) -> dict[str, int]:
+    """Glue values of the images behind the statistics: ``n_images``, the classes among them and the fewest
+    images of any class (``stat_classes``, ``stat_min_per_class``)."""
+    counts = torch.bincount(labels.cpu(), minlength=n_classes)
+    return {"n_images": int(labels.numel()), "stat_classes": int((counts > 0).sum()),
+            "stat_min_per_class": int(counts.min())}
+
+
+def summaries_of(zs: Mapping[str, ZooStats], threshold: float) -> dict[str, Summary]:
+    """:func:`summarize` of every reading of :func:`zoo_stats` (CLEAR and its nulls), split by prediction group."""
+    return {r: summarize(z, by=groups(threshold)) for r, z in zs.items()}
+
+
+def nulls_of(summaries: Mapping[str, object], start: str) -> dict[str, object]:
+    """The nulls' entries of ``summaries`` (or of ``zs``) for ``start``: ``{"permuted": …, "shared": …}``."""
+    return {n: summaries[reading(start, n)] for n in NULLS if reading(start, n) in summaries}
+
+
+def verdict_text(c: NullComparison, start: str) -> str:
+    """The sentence a :class:`NullComparison` supports, with its threshold."""
+    pts = f"{100 * c.threshold:.0f} points"
+    if c.verdict == "maps":
+        return f"the maps add it (more than {pts} above both nulls over the whole interval)"
+    if c.verdict == "below":
+        return f"the maps lower it (more than {pts} below both nulls over the whole interval)"
+    if c.verdict == "none":
+        return "no maps in this group"
+    if start == "response":
+        return f"a property of the logits, not a finding about CLEAR (no excess of more than {pts} over the nulls)"
+    return (f"not a finding about CLEAR's maps (no excess of more than {pts} over maps that do not belong to their "
+            f"classes)")
+
+
+SHORT_VERDICTS = {"maps": "the maps add it", "below": "the maps lower it", "nulls": "no excess: not a finding",
+                  "none": "–"}
+
+
+def null_values(summaries: Mapping[str, Summary], zs: Mapping[str, ZooStats],
+                prefixes: Mapping[str, str] | None = None, threshold: float = EFFECT) -> dict[str, str | float]:
+    """Glue values of the nulls of every estimate: ``<p>null_perm_<key>`` / ``<p>null_shared_<key>`` (the nulls),
+    ``<p>excess_<key>`` (CLEAR − the larger null, paired), ``<p>excess_perm_<key>`` / ``<p>excess_shared_<key>``
+    (CLEAR − each null) and ``<p>verdict_<key>`` (:func:`verdict_text`), with ``<key>`` as in :func:`key` without
+    its prefix (``s_conf_top_pred``); the same for the seed agreement (``<key>`` = ``agreement``); ``effect``: the
+    threshold."""
+    prefixes = {"response": "r_", "unit": "u_"} if prefixes is None else prefixes
+    out: dict[str, str | float] = {"effect": threshold, "effect_text": f"{100 * threshold:.0f} points"}
+    for s, p in prefixes.items():
+        nulls = nulls_of(summaries, s)
+        if not nulls:
+            continue
+        found = [(key(*k), compare_with_nulls(summaries[s], nulls, k, threshold)) for k in summaries[s].points]
+        found.append(("agreement", agreement_with_nulls(zs[s], nulls_of(zs, s), threshold=threshold)))
+        for name, c in found:
+            for n, iv in c.nulls.items():
+                out[f"{p}null_{NULL_KEYS[n]}_{name}"] = interval_text(iv)
+                out[f"{p}excess_{NULL_KEYS[n]}_{name}"] = points_text(c.over[n])
+            out[f"{p}excess_{name}"] = points_text(c.excess)
+            out[f"{p}verdict_{name}"] = verdict_text(c, s)
+    return out
+
+
+def null_rows(summaries: Mapping[str, Summary], zs: Mapping[str, ZooStats], start: str,
+              estimates: Sequence[tuple[str, str]] | None = None, threshold: float = EFFECT) -> list[dict[str, str]]:
+    """Rows of the chapter's null table for one start: per (group, metric) of ``estimates`` and setting, CLEAR's
+    value, the two nulls, the excess over the larger null and its verdict; last the seed agreement (default
+    ``estimates``: :data:`ESTIMATES`)."""
+    nulls = nulls_of(summaries, start)
+    rows = []
+    for g, m in ESTIMATES if estimates is None else estimates:
+        for s in ("single", "marginalized"):
+            rows.append((f"{m} ({g})", s, compare_with_nulls(summaries[start], nulls, (s, g, m), threshold)))
+    rows.append(("seed agreement of the dominant class", "single",
+                 agreement_with_nulls(zs[start], nulls_of(zs, start), threshold=threshold)))
+    return [{"statistic": label, "maps of": setting, "CLEAR": interval_text(c.value),
+             **{f"{n} null": interval_text(c.nulls[n]) for n in nulls},
+             "excess over the larger null": points_text(c.excess), "verdict": SHORT_VERDICTS[c.verdict]}
+            for label, setting, c in rows]
+
+
+def maps_add(summaries: Mapping[str, Summary], start: str, estimates: Sequence[tuple[str, str]] | None = None,
+             threshold: float = EFFECT) -> dict[str, str | int]:
+    """How many of ``estimates`` (group, metric, default :data:`ESTIMATES`; single and marginalized) the maps add
+    to (verdict "maps"), and which, as glue values ``<s>_n_maps_add``, ``<s>_n_estimates`` and
+    ``<s>_maps_add_list``."""
+    nulls = nulls_of(summaries, start)
+    estimates = ESTIMATES if estimates is None else estimates
+    hits = [f"{m} ({g}, {s})" for g, m in estimates for s in ("single", "marginalized")
+            if compare_with_nulls(summaries[start], nulls, (s, g, m), threshold).verdict == "maps"]
+    p = start[0]
+    return {f"{p}_n_maps_add": len(hits), f"{p}_n_estimates": 2 * len(estimates),
+            f"{p}_maps_add_list": "; ".join(hits) if hits else "none of them"}
+
+
+def null_table(summaries: Mapping[str, Summary], zs: Mapping[str, ZooStats], start: str,
+               threshold: float = EFFECT) -> Markdown:
+    """The chapter's table of :func:`null_rows` for ``start`` with its caption (``report.table``)."""
+    rows = null_rows(summaries, zs, start, threshold=threshold)
+    n = int(zs[start].marginalized.pred.numel())
+    caption = (f"**{start.capitalize()} start**, {n} test images, {summaries[start].level:.0%} multi-bootstrap "
+               f"intervals over models and images. Excess: CLEAR minus the larger null, replicate by replicate (same "
+               f"draws). The maps add a statistic only where the excess exceeds {100 * threshold:.0f} points over "
+               f"its whole interval.")
+    return Markdown(caption + "\n\n" + report.table(rows).data)

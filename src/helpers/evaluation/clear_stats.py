@@ -9,7 +9,9 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..attribution.clear import _check_models, _check_responses, _num_classes, check_marginalization, check_start, focus, marginalize, per_model_responses, scale_responses
+from ..attribution.clear import (_check_models, _check_responses, _num_classes, check_marginalization, check_null,
+                                 check_start, focus, marginalize, null_maps, null_permutations, per_model_responses,
+                                 scale_responses)
 from .intervals import Interval, percentile
 from ..zoo.outputs import zoo_logits
 
@@ -186,33 +188,22 @@ def bootstrap_weights(n_models: int, n_boot: int, seed: int = 0) -> torch.Tensor
     return torch.zeros(n_boot, n_models).scatter_add_(1, draws, torch.ones(n_boot, n_models))
 
 
-def zoo_stats(models: Sequence[nn.Module], x: torch.Tensor, labels: torch.Tensor, backend: str = "deconvolution",
-              starts: Sequence[str] = ("response", "unit"), how: str = "explanations", n_boot: int = 200,
-              seed: int = 0, batch_size: int = 4096,
-              memory: int = 2 ** 28) -> tuple[dict[str, ZooStats], torch.Tensor]:
-    """CLEAR statistics of every reading in ``starts`` and the class correlation (M, N) of the unit-start maps.
+def reading(start: str, null: str | None = None) -> str:
+    """The key of a reading in :func:`zoo_stats`'s output: ``"response"`` (CLEAR) or ``"response:permuted"`` (a
+    null of :data:`helpers.attribution.clear.NULLS`)."""
+    return start if null is None else f"{start}:{check_null(null)}"
 
-    One back-projection per model and chunk of images serves every reading (the response start only rescales the
-    unit maps). The marginalized map follows ``how`` (:func:`marginalize`); its prediction is the mean-logit
-    ensemble's. ``n_boot`` resampled zoos give intervals over models; ``memory`` bounds the bytes of one chunk."""
-    _check_models(models)
-    for s in starts:
-        check_start(s)
-    check_marginalization(how)
-    m, (h, w) = len(models), x.shape[-2:]
-    k = _num_classes(models[0], x)
-    weights = bootstrap_weights(m, n_boot, seed).to(x.device)
-    block = max(1, memory // (4 * m * k * h * w))  # images per back-projection block
-    chunk = max(1, memory // (4 * n_boot * k * h * w))  # images per resampling chunk
-    parts: dict[str, list] = {s: [] for s in starts}
-    corr = []
-    for i in range(0, x.shape[0], block):
-        xb, yb = x[i:i + block], labels[i:i + block].to(x.device)
-        unit_all = per_model_responses(models, xb, backend, batch_size, start="unit")  # (M, n, K, H, W)
-        z_all = zoo_logits(models, xb)
-        corr.append(class_correlation(unit_all))
-        for j in range(0, xb.shape[0], chunk):
-            unit, z, yc = unit_all[:, j:j + chunk], z_all[:, j:j + chunk], yb[j:j + chunk]
+
+def _block_parts(unit_all: torch.Tensor, z_all: torch.Tensor, yb: torch.Tensor, weights: torch.Tensor,
+                 perm: torch.Tensor, starts: Sequence[str], nulls: Sequence[str], how: str, chunk: int,
+                 parts: dict[str, list]) -> None:
+    """Append to ``parts[reading]`` the statistics of one block of images (unit maps (M, n, K, H, W), logits
+    (M, n, K)) for every start, for CLEAR and for each null (same logits, null unit maps)."""
+    m, k = unit_all.shape[0], unit_all.shape[2]
+    for null in (None, *nulls):
+        d_all = unit_all if null is None else null_maps(unit_all, null, perm)
+        for j in range(0, d_all.shape[1], chunk):
+            unit, z, yc = d_all[:, j:j + chunk], z_all[:, j:j + chunk], yb[j:j + chunk]
             zb = torch.einsum("bm,m...->b...", weights / m, z)
             for s in starts:
                 r = scale_responses(unit, z, s)
@@ -221,18 +212,77 @@ def zoo_stats(models: Sequence[nn.Module], x: torch.Tensor, labels: torch.Tensor
                 dom, val = focus(r)
                 marg = marginalize(unit, z, s, how)
                 other = marginalize(unit, z, s, "ensemble" if how == "explanations" else "explanations")
-                parts[s].append((image_stats(r, z, yc), image_stats(marg, z.mean(0), yc),
-                                 image_stats(rb, zb, yc), seed_agreement(dom, val > 0, k),
-                                 class_disagreement(marg, other)))
+                parts[reading(s, null)].append((image_stats(r, z, yc), image_stats(marg, z.mean(0), yc),
+                                                image_stats(rb, zb, yc), seed_agreement(dom, val > 0, k),
+                                                class_disagreement(marg, other)))
                 del rb
-    image_weights = bootstrap_weights(x.shape[0], n_boot, seed + 1)
+
+
+def _collect(parts: dict[str, list], weights: torch.Tensor, image_weights: torch.Tensor) -> dict[str, ZooStats]:
     cpu = (lambda st: ClearStats(*(getattr(st, f.name).cpu() for f in fields(ClearStats))))
     out = {}
     for s, p in parts.items():
         single, marg, boot = (cpu(stack_stats([q[j] for q in p], dim=d, cat=True)) for j, d in enumerate((1, 0, 1)))
         out[s] = ZooStats(single, marg, boot, weights.cpu(), image_weights, torch.cat([q[3] for q in p], -1).cpu(),
                           torch.cat([q[4] for q in p]).cpu())
-    return out, torch.cat(corr, -1).cpu()
+    return out
+
+
+def _check_readings(starts: Sequence[str], nulls: Sequence[str], how: str) -> None:
+    for s in starts:
+        check_start(s)
+    for null in nulls:
+        check_null(null)
+    check_marginalization(how)
+
+
+def map_stats(unit: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
+              starts: Sequence[str] = ("response", "unit"), nulls: Sequence[str] = (), how: str = "explanations",
+              n_boot: int = 200, seed: int = 0, memory: int = 2 ** 28) -> dict[str, ZooStats]:
+    """:func:`zoo_stats` from given unit-start maps (M, N, K, H, W) and logits (M, N, K) (e.g. synthetic ones):
+    one :class:`ZooStats` per :func:`reading`, CLEAR's and each null's on the same multi-bootstrap draws."""
+    _check_readings(starts, nulls, how)
+    if unit.ndim != 5 or logits.shape != unit.shape[:3] or labels.shape != unit.shape[1:2]:
+        raise ValueError(f"unit {tuple(unit.shape)}, logits {tuple(logits.shape)} and labels {tuple(labels.shape)}: "
+                         f"pass maps (M, N, K, H, W), logits (M, N, K) and labels (N,)")
+    m, n, k, h, w = unit.shape
+    weights = bootstrap_weights(m, n_boot, seed).to(unit.device)
+    chunk = max(1, memory // (4 * n_boot * k * h * w))
+    perm = null_permutations(n, k, seed + 2)
+    parts: dict[str, list] = {reading(s, null): [] for null in (None, *nulls) for s in starts}
+    _block_parts(unit, logits, labels.to(unit.device), weights, perm, starts, nulls, how, chunk, parts)
+    return _collect(parts, weights, bootstrap_weights(n, n_boot, seed + 1))
+
+
+def zoo_stats(models: Sequence[nn.Module], x: torch.Tensor, labels: torch.Tensor, backend: str = "deconvolution",
+              starts: Sequence[str] = ("response", "unit"), how: str = "explanations", n_boot: int = 200,
+              seed: int = 0, batch_size: int = 4096, memory: int = 2 ** 28,
+              nulls: Sequence[str] = ()) -> tuple[dict[str, ZooStats], torch.Tensor]:
+    """CLEAR statistics of every reading in ``starts`` (and of every null in ``nulls``, keys :func:`reading`) and
+    the class correlation (M, N) of the unit-start maps.
+
+    One back-projection per model and chunk of images serves every reading (the response start only rescales the
+    unit maps, a null rearranges them: :func:`helpers.attribution.clear.null_maps`, one seeded class permutation
+    per image). The marginalized map follows ``how`` (:func:`marginalize`); its prediction is the mean-logit
+    ensemble's. ``n_boot`` resampled zoos give intervals over models, the same draws for CLEAR and its nulls (so
+    their differences are paired); ``memory`` bounds the bytes of one chunk."""
+    _check_models(models)
+    _check_readings(starts, nulls, how)
+    m, (h, w) = len(models), x.shape[-2:]
+    k = _num_classes(models[0], x)
+    weights = bootstrap_weights(m, n_boot, seed).to(x.device)
+    block = max(1, memory // (4 * m * k * h * w))  # images per back-projection block
+    chunk = max(1, memory // (4 * n_boot * k * h * w))  # images per resampling chunk
+    perm = null_permutations(x.shape[0], k, seed + 2)
+    parts: dict[str, list] = {reading(s, null): [] for null in (None, *nulls) for s in starts}
+    corr = []
+    for i in range(0, x.shape[0], block):
+        xb, yb = x[i:i + block], labels[i:i + block].to(x.device)
+        unit_all = per_model_responses(models, xb, backend, batch_size, start="unit")  # (M, n, K, H, W)
+        corr.append(class_correlation(unit_all))
+        _block_parts(unit_all, zoo_logits(models, xb), yb, weights, perm[i:i + block], starts, nulls, how, chunk,
+                     parts)
+    return _collect(parts, weights, bootstrap_weights(x.shape[0], n_boot, seed + 1)), torch.cat(corr, -1).cpu()
 
 
 METRICS: dict[str, Callable[[ClearStats], torch.Tensor]] = {
@@ -348,6 +398,77 @@ def difference(a: Summary, key_a: tuple[str, str, str], b: Summary | None = None
     b = a if b is None else b
     key_b = key_a if key_b is None else key_b
     return percentile(b.points[key_b] - a.points[key_a], b.reps[key_b] - a.reps[key_a], a.level)
+
+
+EFFECT = 0.05  # the smallest excess over the nulls that counts as the maps' own (5 points of a share or rate)
+
+
+@dataclass(frozen=True)
+class NullComparison:
+    """A CLEAR statistic beside its nulls (:data:`helpers.attribution.clear.NULLS`), all on the same multi-bootstrap
+    draws: ``value`` and ``nulls[name]`` with their intervals, ``over[name]`` = value − that null (paired),
+    ``excess`` = value − the larger null (per replicate) and the ``verdict`` it supports at ``threshold``:
+
+    - ``"maps"``: the excess lies above the threshold over its whole interval (the maps add it);
+    - ``"below"``: the value lies more than the threshold below every null over the whole interval;
+    - ``"nulls"``: otherwise: a null without the maps' class content comes within the threshold of it (or above);
+    - ``"none"``: the group has no maps."""
+
+    value: Interval
+    nulls: dict
+    over: dict
+    excess: Interval
+    verdict: str
+    threshold: float = EFFECT
+
+
+def excess_verdict(excess: Interval, over: Mapping[str, Interval], threshold: float = EFFECT) -> str:
+    """``"maps"``, ``"below"`` or ``"nulls"`` (see :class:`NullComparison`); ``"none"`` for an empty group."""
+    if excess.point != excess.point:
+        return "none"
+    if excess.low > threshold:
+        return "maps"
+    if over and all(iv.high < -threshold for iv in over.values()):
+        return "below"
+    return "nulls"
+
+
+def null_comparison(point: float, reps: torch.Tensor, null_points: Mapping[str, float],
+                    null_reps: Mapping[str, torch.Tensor], level: float = 0.9,
+                    threshold: float = EFFECT) -> NullComparison:
+    """Compare a statistic (point, replicates (B,)) with its nulls, replicate by replicate (the draws must be the
+    same: paired differences)."""
+    if not null_points:
+        raise ValueError("no null given: pass at least one null's point and replicates")
+    names = list(null_points)
+    over = {n: percentile(point - null_points[n], reps - null_reps[n], level) for n in names}
+    top_point = max(null_points[n] for n in names)
+    top_reps = torch.stack([null_reps[n].double() for n in names]).amax(0)
+    excess = percentile(point - top_point, reps.double() - top_reps, level)
+    return NullComparison(percentile(point, reps, level), {n: percentile(null_points[n], null_reps[n], level)
+                                                           for n in names},
+                          over, excess, excess_verdict(excess, over, threshold), threshold)
+
+
+def compare_with_nulls(clear: Summary, nulls: Mapping[str, Summary], key: tuple[str, str, str],
+                       threshold: float = EFFECT) -> NullComparison:
+    """:func:`null_comparison` of one estimate (setting, group, metric) of ``clear`` with the same estimate of
+    each null's :class:`Summary` (summaries of :func:`zoo_stats` readings: same draws)."""
+    return null_comparison(clear.points[key], clear.reps[key], {n: s.points[key] for n, s in nulls.items()},
+                           {n: s.reps[key] for n, s in nulls.items()}, clear.level, threshold)
+
+
+def agreement_with_nulls(clear: ZooStats, nulls: Mapping[str, ZooStats], level: float = 0.9,
+                         threshold: float = EFFECT) -> NullComparison:
+    """The seed agreement (:func:`seed_agreement`, mean over models and images) of CLEAR beside its nulls'."""
+    def rep(zs: ZooStats) -> tuple[float, torch.Tensor]:
+        return single_replicates(zs.agreement, torch.ones_like(zs.agreement, dtype=torch.bool), zs.weights,
+                                 zs.image_weights)
+
+    point, reps = rep(clear)
+    got = {n: rep(z) for n, z in nulls.items()}
+    return null_comparison(point, reps, {n: g[0] for n, g in got.items()}, {n: g[1] for n, g in got.items()}, level,
+                           threshold)
 
 
 def model_image_interval(values: torch.Tensor, zs: ZooStats, level: float = 0.9) -> Interval:

@@ -122,7 +122,7 @@ def marginal_clear_figure(images: torch.Tensor, single_rgb: np.ndarray | Sequenc
     top = 1.42
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), y=0.98, yanchor="top"), height=height,
-        margin=dict(l=10, r=10, t=110, b=70), plot_bgcolor="white", sliders=[common.slider([str(m) for m in ms], "M = ")],
+        margin=dict(l=10, r=50, t=110, b=70), plot_bgcolor="white", sliders=[common.slider([str(m) for m in ms], "M = ")],
         updatemenus=[common.menu(list(image_labels), [{"visible": [o == n for o in owner]} for n in range(n_img)],
                               x=0.0, y=top)],
         annotations=list(fig.layout.annotations) + [common.menu_label("◀ choose the image", 0.45, top - 0.08)])
@@ -130,8 +130,10 @@ def marginal_clear_figure(images: torch.Tensor, single_rgb: np.ndarray | Sequenc
     common.square_axes(fig, n_pics)
     ymax = float(np.ceil(shares.max() * 10) / 10) if shares.size else 1.0  # fixed across frames
     fig.update_xaxes(type="category", tickangle=0, showticklabels=True, row=1, col=cols)
+    # the share axis is labelled on its right, outside the figure's image panels (on the left its % ticks would
+    # be drawn over the last image)
     fig.update_yaxes(range=[0, min(1.0, ymax)], autorange=False, tickformat=".0%", showticklabels=True, showgrid=True,
-                     row=1, col=cols)
+                     side="right", row=1, col=cols)
     return fig
 
 
@@ -158,11 +160,16 @@ def confusion_figure(counts: torch.Tensor | Mapping[str, torch.Tensor], class_na
     return fig
 
 
-def joint_normalize(responses: torch.Tensor) -> torch.Tensor:
-    """Divide the K maps of each image (…, K, H, W) by their largest |value| together: one colour scale per image,
-    so a class whose map is stronger stays brighter (the response start's class strength stays visible)."""
-    scale = responses.abs().flatten(-3).amax(-1).clamp_min(torch.finfo(responses.dtype).tiny)
-    return responses / scale[..., None, None, None]
+def joint_normalize(responses: torch.Tensor, q: float = 0.99) -> torch.Tensor:
+    """Divide the K maps of each image (…, K, H, W) together by the ``q``-quantile of their non-zero |values| and
+    clip to [-1, 1]: one colour scale per image, so a class whose map is stronger stays brighter (the response
+    start's class strength stays visible), and a few extreme pixels no longer leave every map pale (``q=1``: the
+    largest |value|)."""
+    flat = responses.detach().float().abs().flatten(-3)
+    nonzero = torch.where(flat > 0, flat, torch.full_like(flat, float("nan")))
+    scale = torch.nan_to_num(torch.nanquantile(nonzero, q, dim=-1), nan=0.0)
+    scale = scale.to(responses.dtype).clamp_min(torch.finfo(responses.dtype).tiny)
+    return (responses / scale[..., None, None, None]).clamp(-1, 1)
 
 
 def class_maps_figure(images: torch.Tensor, readings: Mapping[str, torch.Tensor], image_labels: Sequence[str],
