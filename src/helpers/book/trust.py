@@ -12,6 +12,7 @@ profile), optionally scaled: ``"n_images"``, ``"n_per_class*10"`` (ten classes),
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -193,3 +194,9 @@ def table(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(r[k] for k in keys) + " |" for r in body]
     return "\n".join(lines)
+
+
+def mc_errors(rows: Sequence[Row], n_sim: int, n_boot: int) -> dict[str, Any]:
+    """The page's words on precision: the nominal level and the Monte Carlo s.e. of a coverage at that level."""
+    level = rows[0].own.design.level if rows else 0.9
+    return {"level_pct": f"{level:.0%}", "se_at_level": math.sqrt(level * (1 - level) / n_sim), "n_boot": n_boot}

@@ -144,6 +144,11 @@ def synthetic_maps(n_models: int, n_images: int, gen: torch.Generator, noise_sca
     return maps.float().view(n_models, n_images, side, side)
 
 
+def synthetic_table(n_models: int, n_images: int, gen: torch.Generator, mu: float = 0.0) -> torch.Tensor:
+    """A (models, images) table of the synthetic zoo: v = μ + a_m + b_n + e_mn (a, b with s.d. 0.5, e with 1)."""
+    return _tables(n_models, n_images, gen, mu)[0]
+
+
 def _tables(n_models: int, n_images: int, gen: torch.Generator, mu: float = 0.0, shared=None):
     """A (models, images) table v = μ + a_m + b_n + e_mn; ``shared`` (a, b) pairs two methods' tables."""
     a, b = shared if shared is not None else (0.5 * torch.randn(n_models, 1, generator=gen, dtype=torch.float64),
