@@ -96,11 +96,11 @@ def fold_solutions(nb: dict[str, Any]) -> bool:
     return changed
 
 
-def sync(notebook: Path, repo: str, branch: str, write: bool = True) -> bool:
-    """Make the badge line and install cell of ``notebook`` match the setting, and fold its solutions for Colab
-    (:func:`fold_solutions`); return whether it changed."""
+def sync(notebook: Path, repo: str, branch: str, write: bool = True, fold: bool = True) -> bool:
+    """Make the badge line and install cell of ``notebook`` match the setting, and (``fold``) fold its solutions
+    for Colab (:func:`fold_solutions`); return whether it changed."""
     nb = json.loads(notebook.read_text())
-    folded = fold_solutions(nb)
+    folded = fold and fold_solutions(nb)
     md = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
     code = next(c for c in nb["cells"] if c["cell_type"] == "code")
     text = "".join(md["source"])
