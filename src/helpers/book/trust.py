@@ -128,11 +128,11 @@ class Row:
 
 
 def report(profile_name: str, n_sim: int = 200, root: Path | None = None, seed: int = 0, n_boot: int = 200,
-           extra: Sequence[Design] = ()) -> list[Row]:
-    """Every design of ``profile_name`` (and ``extra`` designs) simulated with the chapter's interval and with the
-    other one, on the same ``seed``."""
+           extra: Sequence[Design] = (), entries: Sequence[Entry] | None = None) -> list[Row]:
+    """Every design of ``profile_name`` (of ``entries``, default :data:`DESIGNS`) and the ``extra`` designs,
+    simulated with the chapter's interval and with the other one, on the same ``seed``."""
     rows = []
-    for d in [*designs(profile_name, root, n_boot=n_boot), *extra]:
+    for d in [*designs(profile_name, root, entries, n_boot), *extra]:
         alt = with_interval(d, other(d.interval))
         rows.append(Row(simulate(d, n_sim, seed), simulate(alt, n_sim, seed) if feasible(alt) else None))
     return rows

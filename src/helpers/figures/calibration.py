@@ -3,7 +3,8 @@ intervals under each interval procedure, with its Monte Carlo error, against the
 design must clear (:mod:`helpers.evaluation.calibration`)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -25,19 +26,19 @@ def coverage_figure(records: Sequence[dict[str, Any]], min_coverage: float, leve
         y = [labels.index(f"{r['chapter']} {r['design']} ({r['M']}×{r['N']})") + (k - 0.5) * 0.25 for r in rows]
         fig.add_trace(go.Scatter(
             x=[r["coverage"] for r in rows], y=y, mode="markers", name=interval,
-            error_x=dict(type="data", array=[2 * r["coverage_se"] for r in rows], color=colours[interval]),
-            marker=dict(color=[colours[interval] if r["used"] else "white" for r in rows], size=10,
-                        symbol="circle", line=dict(color=colours[interval], width=2)),
+            error_x={"type": "data", "array": [2 * r["coverage_se"] for r in rows], "color": colours[interval]},
+            marker={"color": [colours[interval] if r["used"] else "white" for r in rows], "size": 10,
+                        "symbol": "circle", "line": {"color": colours[interval], "width": 2}},
             hovertemplate="%{text}<extra></extra>",
             text=[f"{r['chapter']} {r['design']}: {r['interval']}, coverage {r['coverage']:.2f} ± "
                   f"{r['coverage_se']:.2f}" + (" (the chapter's interval)" if r["used"] else "") for r in rows]))
-    fig.add_vline(x=level, line=dict(dash="dash", color="#777777", width=1))
-    fig.add_vline(x=min_coverage, line=dict(color="#BB5566", width=1.5))
+    fig.add_vline(x=level, line={"dash": "dash", "color": "#777777", "width": 1})
+    fig.add_vline(x=min_coverage, line={"color": "#BB5566", "width": 1.5})
     fig.update_layout(
-        title=dict(text=title), height=150 + 42 * len(labels), margin=dict(l=330, r=20, t=100, b=60),
-        xaxis=dict(title=f"coverage of the {level:.0%} intervals (bar: ±2 Monte Carlo s.e.; dashed: nominal; "
-                         f"red: the bar {min_coverage})", range=[low, 1.0]),
-        yaxis=dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed"),
-        legend=dict(orientation="h", x=0.0, y=1.0, xanchor="left", yanchor="bottom",
-                    title=dict(text="filled: the chapter's interval; open: the other")))
+        title={"text": title}, height=150 + 42 * len(labels), margin={"l": 330, "r": 20, "t": 100, "b": 60},
+        xaxis={"title": f"coverage of the {level:.0%} intervals (bar: ±2 Monte Carlo s.e.; dashed: nominal; "
+                         f"red: the bar {min_coverage})", "range": [low, 1.0]},
+        yaxis={"tickmode": "array", "tickvals": list(range(len(labels))), "ticktext": labels, "autorange": "reversed"},
+        legend={"orientation": "h", "x": 0.0, "y": 1.0, "xanchor": "left", "yanchor": "bottom",
+                    "title": {"text": "filled: the chapter's interval; open: the other"}})
     return fig
