@@ -181,6 +181,8 @@ def summary(rows: Sequence[Row]) -> dict[str, Any]:
             "worst_design": worst.own.design.name if worst else "none",
             "worst_coverage": worst.own.coverage if worst else float("nan"),
             "worst_interval": worst.own.design.interval if worst else "none",
+            "used_list": "; ".join(f"{r.own.design.name} ({r.own.design.n_models} × {r.own.design.n_images}): "
+                                   f"{r.own.design.interval}" for r in rows) or "none",
             "all_pass_word": "every design the book uses passes" if len(own_ok) == len(rows) else
                              f"{len(rows) - len(own_ok)} design(s) the book uses fail"}
 

@@ -15,10 +15,10 @@ def coverage_figure(records: Sequence[dict[str, Any]], min_coverage: float, leve
                     title: str = "Coverage of the intervals, per design") -> go.Figure:
     """One marker per design and interval (``records`` of :func:`helpers.book.trust.records`: chapter, design,
     interval, used, coverage, coverage_se), ±2 Monte Carlo standard errors, filled where the chapter uses that
-    interval; a dashed line at the nominal ``level``, a solid one at the bar ``min_coverage``."""
+    interval; a dashed line at the nominal ``level``, a solid one at the bar ``min_coverage``, both in the legend."""
     labels = list(dict.fromkeys(f"{r['chapter']} {r['design']} ({r['M']}×{r['N']})" for r in records))
     intervals = list(dict.fromkeys(r["interval"] for r in records))
-    colours = dict(zip(intervals, line_colours(len(intervals))))
+    colours = dict(zip(intervals, ("#4477AA", "#EE6677", *line_colours(len(intervals)))))
     low = min([0.4] + [r["coverage"] - 2 * r["coverage_se"] - 0.05 for r in records])
     fig = go.Figure()
     for k, interval in enumerate(intervals):
@@ -32,13 +32,14 @@ def coverage_figure(records: Sequence[dict[str, Any]], min_coverage: float, leve
             hovertemplate="%{text}<extra></extra>",
             text=[f"{r['chapter']} {r['design']}: {r['interval']}, coverage {r['coverage']:.2f} ± "
                   f"{r['coverage_se']:.2f}" + (" (the chapter's interval)" if r["used"] else "") for r in rows]))
-    fig.add_vline(x=level, line={"dash": "dash", "color": "#777777", "width": 1})
-    fig.add_vline(x=min_coverage, line={"color": "#BB5566", "width": 1.5})
+    span = [-0.5, len(labels) - 0.5]
+    for x, name, line in ((level, f"nominal level {level:.0%}", {"dash": "dash", "color": "#777777", "width": 1}),
+                          (min_coverage, f"the bar {min_coverage}", {"color": "#222222", "width": 1.5})):
+        fig.add_trace(go.Scatter(x=[x, x], y=span, mode="lines", name=name, line=line, hoverinfo="skip"))
     fig.update_layout(
         title={"text": title}, height=150 + 42 * len(labels), margin={"l": 330, "r": 20, "t": 100, "b": 60},
-        xaxis={"title": f"coverage of the {level:.0%} intervals (bar: ±2 Monte Carlo s.e.; dashed: nominal; "
-                         f"red: the bar {min_coverage})", "range": [low, 1.0]},
+        xaxis={"title": f"coverage of the {level:.0%} intervals (±2 Monte Carlo s.e.)", "range": [low, 1.0]},
         yaxis={"tickmode": "array", "tickvals": list(range(len(labels))), "ticktext": labels, "autorange": "reversed"},
         legend={"orientation": "h", "x": 0.0, "y": 1.0, "xanchor": "left", "yanchor": "bottom",
-                    "title": {"text": "filled: the chapter's interval; open: the other"}})
+                "title": {"text": "filled: the chapter's interval, open: the other<br>"}})
     return fig
