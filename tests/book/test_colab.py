@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -117,6 +118,20 @@ def test_packaged_profile_matches_profiles_colab_yaml():
         "profiles/colab.yaml changed: run `python -m helpers sync` to update src/helpers/book/colab_profile.json"
     assert data["chapters"] == {str(k): v for k, v in prof["chapters"].items()}
     assert data["env"] == {k: str(v) for k, v in prof["env"].items()}
+    from helpers.book import trust
+
+    assert data["designs"]["default"] == [dataclasses.asdict(d) for d in trust.designs("default")], \
+        "the book's designs changed: run `python -m helpers sync` to update src/helpers/book/colab_profile.json"
+
+
+def test_chapter_9_reads_the_shipped_designs_without_the_repository(tmp_path, monkeypatch):
+    """On Colab only the package is installed: chapter 9 takes the book's designs from colab_profile.json."""
+    from helpers.book import trust
+
+    monkeypatch.chdir(tmp_path)
+    assert trust.designs("default", tmp_path) == trust.designs("default")
+    with pytest.raises(SystemExit, match="unknown profile 'smoke'"):
+        trust.designs("smoke", tmp_path)
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])

@@ -136,14 +136,21 @@ MANUAL = "manual"  # the parameters cell's own value of ``profile``: nobody chos
 
 def profile_data(profile_yaml: Path, notebooks: Path) -> dict[str, Any]:
     """What the package ships for :func:`apply_profile`: the profile's ``parameters``, ``chapters`` and ``env``,
-    and every chapter's parameter names (``signatures``, from its ``parameters`` cell)."""
+    every chapter's parameter names (``signatures``, from its ``parameters`` cell), and the book's designs that
+    chapter 9 checks (``designs``, :func:`helpers.book.trust.designs`: on Colab there are no profiles to read)."""
     from .profiles import declared_parameters, find_chapters, load_profile
+
+    from dataclasses import asdict
+
+    from .profiles import BOOK_PROFILE
+    from .trust import designs
 
     prof = load_profile(profile_yaml.stem, profile_yaml.parent)
     return {"profile": profile_yaml.stem, "parameters": prof["parameters"] or {},
             "chapters": {str(k): v for k, v in (prof["chapters"] or {}).items()},
             "env": {str(k): str(v) for k, v in (prof["env"] or {}).items()},
-            "signatures": {c.id: sorted(declared_parameters(c.path)) for c in find_chapters(notebooks)}}
+            "signatures": {c.id: sorted(declared_parameters(c.path)) for c in find_chapters(notebooks)},
+            "designs": {BOOK_PROFILE: [asdict(d) for d in designs(BOOK_PROFILE, notebooks.parent)]}}
 
 
 def write_profile_data(root: Path, write: bool = True) -> bool:

@@ -85,6 +85,13 @@ def designs(profile_name: str, root: Path | None = None, entries: Sequence[Entry
     """The designs of every chapter under ``profile_name``, with the sizes the chapters will use and each
     chapter's own interval (``n_boot`` replicates for a bootstrap in the simulation)."""
     root = Path(root or project_root())
+    if not (root / "profiles" / f"{profile_name}.yaml").is_file() and entries is None:
+        import json  # an installed package (Colab): the designs that helpers.book.colab ships with it
+        from importlib.resources import files
+
+        shipped = json.loads(files(__package__).joinpath("colab_profile.json").read_text()).get("designs", {})
+        if profile_name in shipped:
+            return [Design(**{**d, "n_boot": n_boot}) for d in shipped[profile_name]]
     profile = load_profile(profile_name, root / "profiles")
     by_chapter = {c.id: c for c in find_chapters(root / "notebooks")}
     out = []
