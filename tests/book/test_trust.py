@@ -98,3 +98,19 @@ def test_the_page_fails_on_bad_designs_and_keeps_the_good_page(tmp_path, data_ro
                      r"0\d [^;]* \(M=[23], N=\d+\): coverage 0\.\d\d .*; tiny \(M=3, N=3\): coverage 0\.\d\d .*"
                      r"; the failed notebook is .*is unchanged$", line), line
     assert "\n" not in line and page.read_text() == "{}"
+
+
+def test_the_page_reruns_when_a_profile_or_a_chapter_changes(tmp_path):
+    """The page reads the other chapters' designs from the profiles and the chapters' parameters cells: the
+    runner's key covers them (the files its "profiles/*.yaml" and "notebooks/0*.ipynb" name)."""
+    from helpers.book import deps
+
+    named = deps.named_files(ROOT / "notebooks" / f"{PAGE}.ipynb", ROOT)
+    assert ROOT / "profiles" / "default.yaml" in named and ROOT / "notebooks" / "01_logit_gradients.ipynb" in named
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "a.yaml").write_text("x")
+    page = tmp_path / "p.ipynb"
+    page.write_text('{"cells": [{"cell_type": "code", "source": "S = [\\"profiles/*.yaml\\"]"}]}')
+    before = deps.dependency_digest(page, root=tmp_path)
+    (tmp_path / "profiles" / "a.yaml").write_text("y")
+    assert deps.dependency_digest(page, root=tmp_path) != before
