@@ -17,7 +17,7 @@ def coverage_figure(records: Sequence[dict[str, Any]], min_coverage: float, leve
     interval, used, coverage, coverage_se), ±2 Monte Carlo standard errors, filled where the chapter uses that
     interval; a dashed line at the nominal ``level``, a solid one at the bar ``min_coverage``, both in the legend."""
     labels = list(dict.fromkeys(f"{r['chapter']} {r['design']} ({r['M']}×{r['N']})" for r in records))
-    intervals = list(dict.fromkeys(r["interval"] for r in records))
+    intervals = sorted({r["interval"] for r in records})  # the same colour for an interval on every page
     colours = dict(zip(intervals, ("#4477AA", "#EE6677", *line_colours(len(intervals)))))
     low = min([0.4] + [r["coverage"] - 2 * r["coverage_se"] - 0.05 for r in records])
     fig = go.Figure()
