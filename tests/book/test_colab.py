@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -28,7 +29,8 @@ def test_repository_is_read_from_the_book_config(tmp_path):
 def test_every_chapter_links_and_installs_from_the_one_setting(path):
     """Badge and install cell follow book/_config.yml (run `python -m helpers sync` after changing it)."""
     repo, branch = colab.repository(ROOT / "book" / "_config.yml")
-    assert not colab.sync(path, repo, branch, write=False), f"{path.name} is out of sync: python -m helpers sync"
+    assert not colab.sync(path, repo, branch, write=False, fold=False), \
+        f"{path.name} is out of sync: python -m helpers sync"
     nb = json.loads(path.read_text())
     text = "".join(nb["cells"][0]["source"])
     assert colab.launch_url(repo, branch, path.name) in text and "colab.research.google.com/assets" not in text
@@ -45,6 +47,49 @@ def test_sync_rewrites_a_changed_address_and_is_idempotent(tmp_path):
     install = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert "git+https://github.com/someone/else" in "".join(install["source"])
     assert not colab.sync(nb_path, "someone/else", "dev")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_solution_is_folded_on_colab(path):
+    """Colab opens the sources, where the book's hide-input tag means nothing: every reference solution is a form
+    (cellView form, first line "# @title Solution …"), folded until the reader opens it."""
+    nb = json.loads(path.read_text())
+    solutions = [c for c in nb["cells"] if colab.SOLUTION_TAG in c["metadata"].get("tags", [])]
+    assert solutions
+    for c in solutions:
+        first = "".join(c["source"]).splitlines()[0]
+        assert c["metadata"].get("cellView") == "form" and first.startswith("# @title Solution"), \
+            f"{path.name}: a solution shows on Colab ({first!r}): run python -m helpers sync"
+    assert not colab.fold_solutions(nb)
+
+
+def test_fold_solutions_turns_the_solution_comment_into_the_forms_title_once():
+    nb = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": ["# Solution 2: by hand\n", "x = 1\n",
+                                                                                "exercises.check(x)"]},
+        {"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": ["x = 2"]},
+        {"cell_type": "code", "metadata": {}, "source": ["# Solution in a visible cell stays\n", "y = 3"]}]}
+    assert colab.fold_solutions(nb)
+    a, b, c = nb["cells"]
+    assert a["source"] == ["# @title Solution 2: by hand\n", "x = 1\n", "exercises.check(x)"]
+    assert a["metadata"] == {"tags": ["hide-input"], "cellView": "form"}
+    assert b["source"] == ["# @title Solution\n", "x = 2"] and b["metadata"]["cellView"] == "form"
+    assert c == {"cell_type": "code", "metadata": {}, "source": ["# Solution in a visible cell stays\n", "y = 3"]}
+    assert not colab.fold_solutions(nb)  # idempotent
+
+
+def test_sync_folds_the_solutions_of_a_copy(tmp_path):
+    repo, branch = colab.repository(ROOT / "book" / "_config.yml")
+    nb_path = tmp_path / "09_x.ipynb"
+    nb = json.loads((ROOT / "notebooks" / "09_how_far_to_trust.ipynb").read_text())
+    for c in nb["cells"]:
+        c["metadata"].pop("cellView", None)
+        c["source"] = [s.replace("# @title ", "# ") for s in c["source"]]
+    nb_path.write_text(json.dumps(nb))
+    assert colab.sync(nb_path, repo, branch, fold=False) and not colab.sync(nb_path, repo, branch, fold=False)
+    assert colab.sync(nb_path, repo, branch) and not colab.sync(nb_path, repo, branch)
+    folded = [c for c in json.loads(nb_path.read_text())["cells"] if c["metadata"].get("cellView") == "form"]
+    assert len(folded) == 2 and all("".join(c["source"]).startswith("# @title Solution") for c in folded)
 
 
 def test_the_badge_is_a_local_svg():
@@ -73,6 +118,20 @@ def test_packaged_profile_matches_profiles_colab_yaml():
         "profiles/colab.yaml changed: run `python -m helpers sync` to update src/helpers/book/colab_profile.json"
     assert data["chapters"] == {str(k): v for k, v in prof["chapters"].items()}
     assert data["env"] == {k: str(v) for k, v in prof["env"].items()}
+    from helpers.book import trust
+
+    assert data["designs"]["default"] == [dataclasses.asdict(d) for d in trust.designs("default")], \
+        "the book's designs changed: run `python -m helpers sync` to update src/helpers/book/colab_profile.json"
+
+
+def test_chapter_9_reads_the_shipped_designs_without_the_repository(tmp_path, monkeypatch):
+    """On Colab only the package is installed: chapter 9 takes the book's designs from colab_profile.json."""
+    from helpers.book import trust
+
+    monkeypatch.chdir(tmp_path)
+    assert trust.designs("default", tmp_path) == trust.designs("default")
+    with pytest.raises(SystemExit, match="unknown profile 'smoke'"):
+        trust.designs("smoke", tmp_path)
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])

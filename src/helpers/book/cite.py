@@ -41,6 +41,7 @@ CHAPTER_KEYS: dict[str, tuple[str, ...]] = {
            "huber2022benchmarking", "sixt2020explanations", "sellam2022multiberts", "montavon2017explaining"),
     "08": ("woerl2023initialization", "smilkov2017smoothgrad", "bykov2022noisegrad", "bykov2021explaining",
            "song2023pitfalls", "adebayo2018sanity", "simonyan2014deep", "shrikumar2016not"),
+    "09": ("sellam2022multiberts", "efron1993introduction", "woerl2023initialization"),
 }
 
 

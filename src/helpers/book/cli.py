@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rows = trust.report(args.profile, args.n_sim)
         print(trust.table(rows))
-        failing = [row[0].problem() for row in rows if not row[0].ok()]
+        failing = [row.own.problem(row.fix()) for row in rows if not row.own.ok()]
         for line in failing:
             print(f"fails: {line}", file=sys.stderr)
         return 1 if failing else 0

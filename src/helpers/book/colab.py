@@ -70,16 +70,44 @@ def _lines(text: str) -> list[str]:
     return [p + "\n" for p in parts[:-1]] + [parts[-1]]
 
 
-def sync(notebook: Path, repo: str, branch: str, write: bool = True) -> bool:
-    """Make the badge line and install cell of ``notebook`` match the setting; return whether it changed."""
+SOLUTION_TAG = "hide-input"  # the exercises' reference solutions (hidden in the book by myst-nb)
+
+
+FORM_TITLE = "# @title "  # Colab shows a code cell with this first line and ``cellView: form`` as a folded form
+
+
+def fold_solutions(nb: dict[str, Any]) -> bool:
+    """Fold every reference solution on Colab, in place: Colab opens the sources themselves (:func:`launch_url`),
+    where a ``hide-input`` tag means nothing, so each solution cell gets ``metadata.cellView = "form"`` and a first
+    line ``# @title Solution …`` (its own "# Solution k: …" comment turned into the form's title): Colab then shows
+    only the title until the reader opens it, as the book hides the code. Returns whether anything changed."""
+    changed = False
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code" or SOLUTION_TAG not in cell.get("metadata", {}).get("tags", []):
+            continue
+        text = "".join(cell["source"])
+        first, _, rest = text.partition("\n")
+        if not first.startswith(FORM_TITLE):
+            title = first.lstrip("# ").strip() if first.lstrip().startswith("# Solution") else "Solution"
+            text = f"{FORM_TITLE}{title}\n" + (rest if first.lstrip().startswith("# Solution") else text)
+        if text != "".join(cell["source"]) or cell["metadata"].get("cellView") != "form":
+            cell["source"], cell["metadata"]["cellView"] = _lines(text), "form"
+            changed = True
+    return changed
+
+
+def sync(notebook: Path, repo: str, branch: str, write: bool = True, fold: bool = True) -> bool:
+    """Make the badge line and install cell of ``notebook`` match the setting, and (``fold``) fold its solutions
+    for Colab (:func:`fold_solutions`); return whether it changed."""
     nb = json.loads(notebook.read_text())
+    folded = fold and fold_solutions(nb)
     md = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
     code = next(c for c in nb["cells"] if c["cell_type"] == "code")
     text = "".join(md["source"])
     line = badge_line(repo, branch, notebook.name)
     new_md = _BADGE_LINE.sub(line, text, count=1) if _BADGE_LINE.search(text) else text.replace("\n", f"\n\n{line}\n", 1)
     new_code = install_cell(repo)
-    changed = new_md != text or "".join(code["source"]) != new_code
+    changed = new_md != text or "".join(code["source"]) != new_code or folded
     if changed and write:
         md["source"], code["source"] = _lines(new_md), _lines(new_code)
         notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
@@ -108,14 +136,21 @@ MANUAL = "manual"  # the parameters cell's own value of ``profile``: nobody chos
 
 def profile_data(profile_yaml: Path, notebooks: Path) -> dict[str, Any]:
     """What the package ships for :func:`apply_profile`: the profile's ``parameters``, ``chapters`` and ``env``,
-    and every chapter's parameter names (``signatures``, from its ``parameters`` cell)."""
+    every chapter's parameter names (``signatures``, from its ``parameters`` cell), and the book's designs that
+    chapter 9 checks (``designs``, :func:`helpers.book.trust.designs`: on Colab there are no profiles to read)."""
     from .profiles import declared_parameters, find_chapters, load_profile
+
+    from dataclasses import asdict
+
+    from .profiles import BOOK_PROFILE
+    from .trust import designs
 
     prof = load_profile(profile_yaml.stem, profile_yaml.parent)
     return {"profile": profile_yaml.stem, "parameters": prof["parameters"] or {},
             "chapters": {str(k): v for k, v in (prof["chapters"] or {}).items()},
             "env": {str(k): str(v) for k, v in (prof["env"] or {}).items()},
-            "signatures": {c.id: sorted(declared_parameters(c.path)) for c in find_chapters(notebooks)}}
+            "signatures": {c.id: sorted(declared_parameters(c.path)) for c in find_chapters(notebooks)},
+            "designs": {BOOK_PROFILE: [asdict(d) for d in designs(BOOK_PROFILE, notebooks.parent)]}}
 
 
 def write_profile_data(root: Path, write: bool = True) -> bool:

@@ -103,15 +103,19 @@ def helpers_modules(nb_path: Path, package_dir: Path = PACKAGE_DIR) -> list[Path
 
 def named_files(nb_path: Path, root: Path) -> list[Path]:
     """Files that the notebook's code names by a string literal and that exist under ``root`` or one of
-    :data:`DATA_FOLDERS` (e.g. ``report.recorded_gpu_run("h100_….json")`` reads ``docs/results/h100_….json``)."""
+    :data:`DATA_FOLDERS` (e.g. ``report.recorded_gpu_run("h100_….json")`` reads ``docs/results/h100_….json``), or
+    that a string with ``*`` matches (chapter 9 names ``"profiles/*.yaml"``: it reads the other chapters' designs)."""
     nb = json.loads(Path(nb_path).read_text())
     found = set()
     for source in _code_cells(nb):
         tree = _parse_cell(source)
         for node in ast.walk(tree) if tree is not None else ():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and re.fullmatch(r"\w[\w./-]{0,200}\.\w{1,8}", node.value) and ".." not in node.value:
+                    and re.fullmatch(r"\w[\w./*-]{0,200}\.\w{1,8}", node.value) and ".." not in node.value:
                 for folder in DATA_FOLDERS:
+                    if "*" in node.value:  # a pattern, e.g. "profiles/*.yaml": every file it matches
+                        found |= {p.resolve() for p in (root / folder).glob(node.value) if p.is_file()}
+                        continue
                     path = root / folder / node.value
                     if path.is_file():
                         found.add(path.resolve())

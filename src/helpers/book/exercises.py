@@ -351,3 +351,35 @@ def noisegrad_variance(answer: Any, sigma: float, w: float, n: int) -> Feedback:
                           "The noise multiplies the weight, so its variance scales with w², not w.":
                           sigma ** 2 * abs(w) / n})
     return close(answer, sigma ** 2 * w ** 2 / n, "your variance", hint=trap or "Var(w·η̄) = w² Var(η̄).")
+
+
+def coverage_se_by_hand(answer: Any, coverage: float, n_sim: int) -> Feedback:
+    """Exercise 9.1: the Monte Carlo standard error of a simulated coverage ``coverage`` over ``n_sim`` zoos,
+    sqrt(p (1 − p) / n) (each zoo's interval covers or not: a binomial share)."""
+    p = float(coverage)
+    trap = _trap(answer, {"That is the variance: take its square root.": p * (1 - p) / n_sim,
+                          "Divide by the number of simulated zoos inside the square root, not outside.":
+                              (p * (1 - p)) ** 0.5 / n_sim})
+    return close(answer, (p * (1 - p) / n_sim) ** 0.5, "your standard error", rtol=1e-3, hint=trap or
+                 "A coverage is the share of n zoos whose interval covers the truth: a binomial proportion.")
+
+
+def table_jackknife_by_hand(answer: Any, values: torch.Tensor, level: float = 0.9) -> Feedback:
+    """Exercise 9.2: the half-width of the two-way jackknife-t interval of the mean of a (models, images) table:
+    t_{min(M, N) − 1} · sqrt(s²(row means) / M + s²(column means) / N) (s² with M − 1, N − 1 in the denominator)."""
+    from scipy.stats import norm, t
+
+    from ..evaluation.calibration import table_jackknife
+
+    v = values.double()
+    m, n = v.shape
+    iv = table_jackknife(v, level)
+    q = float(t.ppf((1 + level) / 2, min(m, n) - 1))
+    models_only = q * float((v.mean(1).var() / m).sqrt())
+    normal = float(norm.ppf((1 + level) / 2)) * (iv.high - iv.point) / q
+    trap = _trap(answer, {"You kept only the models' part: the images are a sample too, add s²(column means) / N.":
+                          models_only,
+                          "With so few models, Student's t (min(M, N) − 1 degrees of freedom), not the normal "
+                          "quantile.": normal})
+    return close(answer, iv.high - iv.point, "your half-width", rtol=1e-3, hint=trap or
+                 "Leave-one-model-out and leave-one-image-out variances add up; multiply the square root by t.")

@@ -54,6 +54,8 @@ def plan(profile_name: str, chapters: Sequence[str] | None = None,
             continue
         params = {**profiles.declared_parameters(ch.path),
                   **profiles.chapter_parameters(prof, ch, dict(overrides or {}), profile_name)}
+        if not {"dataset", "arch", "n_models"} <= set(params):
+            continue  # a page without a zoo of its own (the calibration page)
         device = params.get("device") or ("cuda" if _cuda() else "cpu")
         out += [(ch.id, s) for s in chapter_zoos(params, ch.id)]
     return out, str(device)
