@@ -2,9 +2,9 @@
 import torch
 
 from helpers.evaluation import sanity
+from helpers.evaluation.intervals import Interval
 from helpers.figures import common as viz
 from helpers.figures import sanity as viz_sanity
-from helpers.evaluation.intervals import Interval
 from helpers.zoo.architectures import build_model
 
 

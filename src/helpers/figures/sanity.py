@@ -5,7 +5,9 @@ replace only the randomized panels, so the page stays small.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import math
+from collections.abc import Mapping, Sequence
+
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -13,7 +15,6 @@ from plotly.subplots import make_subplots
 from ..attribution.maps import normalize
 from ..evaluation.intervals import Interval
 from . import common
-
 
 TOP_PX, BOTTOM_PX = 44, 90  # the title; the slider with its step labels
 COLUMNS = ("model 0,<br>trained", "model 0,<br>randomized", "zoo mean,<br>trained", "zoo mean,<br>randomized")
@@ -76,7 +77,7 @@ def _band(x: list, iv: Sequence[Interval], colour: str, name: str, dash: str, gr
     low, high = [v.low for v in iv], [v.high for v in iv]
     line = go.Scatter(x=x, y=[v.point for v in iv], mode="lines+markers", name=name, legendgroup=group,
                       line=dict(color=colour, dash=dash), visible=visible)
-    if all(v != v for v in low + high):  # a point without an interval (NaN ends): no band
+    if all(math.isnan(v) for v in low + high):  # a point without an interval (NaN ends): no band
         return [line]
     return [go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", mode="lines", line=dict(width=0),
                        hoverinfo="skip",
