@@ -266,3 +266,18 @@ def test_step_scores_reuse_the_trained_features_without_changing_the_numbers():
         slow = sanity.similarity(sanity.draw_means(maps[:1], pool), sanity.draw_means(maps, pool), metric)
         assert torch.allclose(torch.stack([s.draws for s in fast], 1), slow, atol=1e-6)
         assert fast[0].draws[:, 0].abs().max() == 0 and torch.allclose(fast[0].draws[:, 1:], torch.ones(8, 4))
+
+
+def test_zoo_mean_interval_holds_its_point_although_resampled_zoos_average_fewer_seeds():
+    """Shared signal plus each model's own noise: a resampled zoo repeats models, so its mean map keeps more noise
+    and its similarity is lower than the whole zoo's; the centred replicates keep the point inside the interval."""
+    gen, pool = torch.Generator().manual_seed(4), sanity.model_pool(6, 50, seed=0)
+    signal = torch.randn(1, 1, 30, 12, 12, generator=gen)
+    before = signal + 1.5 * torch.randn(1, 6, 30, 12, 12, generator=gen)
+    after = signal + 1.5 * torch.randn(1, 6, 30, 12, 12, generator=gen)
+    s = sanity.step_scores(before, after, "pearson", pool)[0]
+    _, marginal = sanity.paired_replicates(s, pool, 500)
+    assert marginal.mean() < s.point.mean() - 0.02  # the resampling shift
+    p = sanity.paired_interval(s, pool, 500)
+    for iv in (p.single, p.marginal, p.diff):
+        assert iv.low <= iv.point <= iv.high
