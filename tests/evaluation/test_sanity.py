@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.evaluation import sanity
 from helpers.attribution import attribute
+from helpers.evaluation import sanity
 from helpers.zoo.architectures import build_model
 
 
@@ -194,3 +194,90 @@ def test_class_pair_and_class_maps():
 def test_images_per_second_is_positive_for_every_method():
     speed = sanity.images_per_second(["gradient", "fullgrad"], _lenet(), _x(2), [0, 1])
     assert set(speed) == {"gradient", "fullgrad"} and all(v > 0 for v in speed.values())
+
+
+# --- the symmetric comparison of single and zoo-mean scores --------------------------------------------------------
+
+def _linear_scores(gen: torch.Generator, level: float, m: int = 6, n: int = 30, pool=None) -> sanity.Scores:
+    """Scores whose zoo-mean reading is, in truth, the single reading: the zoo-mean value of a model draw is the
+    mean of the drawn models' values (a linear statistic), with large differences between models."""
+    table = level + 0.15 * torch.randn(m, 1, generator=gen) + 0.05 * torch.randn(m, n, generator=gen)
+    draws = (pool / pool.sum(1, keepdim=True)).float() @ table
+    return sanity.Scores(table, table.mean(0), draws)
+
+
+def test_model_pool_starts_with_the_observed_zoo_and_draws_with_replacement():
+    pool = sanity.model_pool(6, 50, seed=3)
+    assert pool.shape == (50, 6) and torch.equal(pool[0], torch.ones(6)) and (pool.sum(1) == 6).all()
+    assert (pool.max(1).values > 1).any() and torch.equal(pool, sanity.model_pool(6, 50, seed=3))
+
+
+def test_symmetric_procedure_calls_no_change_where_the_readings_agree_in_truth_and_the_asymmetric_one_does():
+    gen, pool = torch.Generator().manual_seed(0), sanity.model_pool(6, 100, seed=0)
+    sym, asym, differ = 0, 0, 0
+    for k in range(40):  # 40 "methods" near the threshold
+        s = _linear_scores(gen, 0.5 + 0.1 * (k % 5 - 2), pool=pool)
+        p = sanity.paired_interval(s, pool, 400, 0.9, seed=k)
+        a_single, a_mean = sanity.asymmetric_interval(s, 400, 0.9, seed=k)
+        sym += sanity.verdict(p.single, 0.5) != sanity.verdict(p.marginal, 0.5)
+        asym += sanity.verdict(a_single, 0.5) != sanity.verdict(a_mean, 0.5)
+        differ += sanity.differs(p.diff)
+        assert (p.marginal.high - p.marginal.low) > 0.5 * (p.single.high - p.single.low)
+    assert sym == 0 and differ == 0  # same replicates: the same numbers, the same verdicts
+    assert asym >= 5  # the images-only interval is narrower: "changes" from interval width alone
+
+
+def test_paired_difference_is_zero_for_identical_models_and_finds_what_averaging_does():
+    gen, pool = torch.Generator().manual_seed(1), sanity.model_pool(6, 60, seed=0)
+    one = torch.randn(1, 1, 10, 12, 12, generator=gen)
+    before, after = one.expand(1, 6, 10, 12, 12), (one + torch.randn(1, 1, 10, 12, 12, generator=gen)).expand(
+        1, 6, 10, 12, 12)
+    p = sanity.paired_interval(sanity.step_scores(before, after, "pearson", pool)[0], pool, 300)
+    assert abs(p.diff.point) < 1e-6 and abs(p.diff.low) < 1e-6 and abs(p.diff.high) < 1e-6
+    # a shared signal plus noise of each model's own, replaced by randomization: the zoo mean averages the noise
+    # away, so its similarity is higher (about M/(M+1) against 1/2 for a single model)
+    signal = torch.randn(1, 1, 10, 12, 12, generator=gen)
+    before = signal + torch.randn(1, 6, 10, 12, 12, generator=gen)
+    after = signal + torch.randn(1, 6, 10, 12, 12, generator=gen)
+    p = sanity.paired_interval(sanity.step_scores(before, after, "pearson", pool)[0], pool, 300)
+    assert abs(p.single.point - 0.5) < 0.1 and p.marginal.point > 0.75 and p.diff.high < 0
+
+
+def test_the_controls_have_known_answers():
+    pool, x = sanity.model_pool(3, 20), _x(4)
+    edge = sanity.edge_maps(x)
+    assert edge.shape == (4, 28, 28) and (edge >= 0).all()
+    steps = edge.expand(3, 3, 4, 28, 28)  # the same map at every step, for every model
+    s = sanity.step_scores(steps[:1], steps, "spearman_abs", pool)
+    p = sanity.paired_interval(sanity.mean_scores(s[1:]), pool, 200)
+    assert sanity.verdict(p.single, 0.5) == sanity.verdict(p.marginal, 0.5) == "fails" and p.diff.point == 0
+    noise = sanity.noise_maps((3, 3, 4, 28, 28), seed=0)
+    p = sanity.paired_interval(sanity.mean_scores(sanity.step_scores(noise[:1], noise, "spearman_abs", pool)[1:]),
+                               pool, 200)
+    assert sanity.verdict(p.single, 0.5) == sanity.verdict(p.marginal, 0.5) == "passes"
+
+
+def test_step_scores_reuse_the_trained_features_without_changing_the_numbers():
+    gen, pool = torch.Generator().manual_seed(2), sanity.model_pool(3, 8)
+    maps = torch.randn(4, 3, 5, 10, 10, generator=gen)
+    maps[0, :, 0] = 0.0  # a constant trained map: correlation 0 with anything, itself included
+    for metric in ("spearman_abs", "pearson"):
+        fast = sanity.step_scores(maps[:1], maps, metric, pool)
+        slow = sanity.similarity(sanity.draw_means(maps[:1], pool), sanity.draw_means(maps, pool), metric)
+        assert torch.allclose(torch.stack([s.draws for s in fast], 1), slow, atol=1e-6)
+        assert fast[0].draws[:, 0].abs().max() == 0 and torch.allclose(fast[0].draws[:, 1:], torch.ones(8, 4))
+
+
+def test_zoo_mean_interval_holds_its_point_although_resampled_zoos_average_fewer_seeds():
+    """Shared signal plus each model's own noise: a resampled zoo repeats models, so its mean map keeps more noise
+    and its similarity is lower than the whole zoo's; the centred replicates keep the point inside the interval."""
+    gen, pool = torch.Generator().manual_seed(4), sanity.model_pool(6, 50, seed=0)
+    signal = torch.randn(1, 1, 30, 12, 12, generator=gen)
+    before = signal + 1.5 * torch.randn(1, 6, 30, 12, 12, generator=gen)
+    after = signal + 1.5 * torch.randn(1, 6, 30, 12, 12, generator=gen)
+    s = sanity.step_scores(before, after, "pearson", pool)[0]
+    _, marginal = sanity.paired_replicates(s, pool, 500)
+    assert marginal.mean() < s.point.mean() - 0.02  # the resampling shift
+    p = sanity.paired_interval(s, pool, 500)
+    for iv in (p.single, p.marginal, p.diff):
+        assert iv.low <= iv.point <= iv.high

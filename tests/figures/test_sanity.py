@@ -2,9 +2,9 @@
 import torch
 
 from helpers.evaluation import sanity
+from helpers.evaluation.intervals import Interval
 from helpers.figures import common as viz
 from helpers.figures import sanity as viz_sanity
-from helpers.evaluation.intervals import Interval
 from helpers.zoo.architectures import build_model
 
 
@@ -47,3 +47,30 @@ def test_curves_figure_has_one_menu_entry_per_metric_and_bands():
     assert sum(visible) == 8 and not any(visible[:8])
     lines = [t for t in fig.data if t.mode == "lines+markers"]
     assert list(lines[0].x) == ["trained", "fc3", "fc2"] and list(lines[0].y) == [1.0, 0.5, 0.2]
+
+
+def test_cascade_figure_has_no_empty_band_above_the_grid():
+    """The top margin holds the title only and the rows fill the plot area: the first row starts right under the
+    title, whatever the number of methods (it used to sit below a fixed 90 px margin)."""
+    r = _result()
+    for n in (2, 12):
+        maps = {f"m{k}": r.maps["gradient"] for k in range(n)}
+        fig = viz_sanity.cascade_view(sanity.Randomization("cascading", r.steps, maps), torch.rand(1, 28, 28), 0,
+                                      title="t")
+        viz.fit_layout(fig)
+        plot_h = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+        assert fig.layout.margin.t <= 50
+        assert abs(fig.layout.yaxis.domain[1] - 1.0) < 1e-9  # the first row at the top of the plot area
+        row_px = (fig.layout.yaxis.domain[1] - fig.layout.yaxis.domain[0]) * plot_h
+        assert 90 <= row_px <= 100  # a square map per row, not a share of a fixed height
+
+
+def test_curves_without_an_interval_draw_no_band():
+    r = _result()
+    nan = float("nan")
+    iv = [Interval(1.0, 1.0, 1.0), Interval(0.5, 0.4, 0.6), Interval(0.2, 0.1, 0.3)]
+    point = [Interval(v.point, nan, nan) for v in iv]
+    curves = {"ssim": {m: (iv, point) for m in r.maps}}
+    fig = viz_sanity.curves_view(r, curves, [["gradient", "guided_backprop"]], title="t")
+    assert len(fig.data) == 2 * 3  # methods × (single band, single line, zoo-mean line)
+    assert sum(t.fill == "toself" for t in fig.data) == 2

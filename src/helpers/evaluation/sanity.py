@@ -20,8 +20,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -29,7 +30,6 @@ from torch import nn
 from ..attribution.maps import normalize
 from ..attribution.registry import as_target, attribute, check_inputs, get_method
 from .intervals import Interval, mean_interval
-
 
 METRICS = ("spearman_abs", "spearman", "ssim", "hog", "pearson")
 
@@ -341,3 +341,153 @@ def data_randomization(trained: torch.Tensor, shuffled: torch.Tensor,
         raise ValueError(f"maps of {tuple(trained.shape)} and {tuple(shuffled.shape)}: give both zoos the same "
                          "number of models (the random-label zoo has the first models' seeds), images and classes")
     return single_similarity(trained, shuffled, metric), marginal_similarity(trained, shuffled, metric)
+
+
+# --- symmetric comparison of single-model and zoo-mean scores -----------------------------------------------------
+#
+# A single-model score is a mean over models and images, so its multi-bootstrap resamples both. The zoo's mean map
+# depends on which models were averaged just as much; resampling only its images would give it a narrower interval
+# than the single score for a reason that has nothing to do with the maps, and verdict "changes" at the threshold
+# would follow from interval width alone. Here both readings use the *same* replicates: replicate r draws the models
+# (one of ``n_model_draws`` model draws, reused in turn) and the images; the single score averages the drawn models'
+# similarities over the drawn images, the zoo-mean score compares the mean maps of the drawn models (trained and
+# randomized, or trained and random-label, the same draw on both sides) over the same images. Their paired
+# difference (single − zoo mean) comes from the same replicates.
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A test's similarities: ``single`` (M, N) per model and image; ``point`` (N,) of the whole zoo's mean maps;
+    ``draws`` (P, N) of the mean maps of P model draws (:func:`model_pool`). Linear statistics of these (a mean
+    over steps, a difference of two methods) are again :class:`Scores` with the same draws."""
+
+    single: torch.Tensor
+    point: torch.Tensor
+    draws: torch.Tensor
+
+    def __sub__(self, other: Scores) -> Scores:
+        return Scores(self.single - other.single, self.point - other.point, self.draws - other.draws)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Single-model and zoo-mean score of one test from the same replicates, and their paired difference."""
+
+    single: Interval
+    marginal: Interval
+    diff: Interval
+
+
+def model_pool(n_models: int, n_model_draws: int = 100, seed: int = 0) -> torch.Tensor:
+    """(P, M) counts of P model draws with replacement (seeded); draw 0 is the whole zoo once each, so that the
+    first replicate is the observed zoo."""
+    if n_models < 1 or n_model_draws < 1:
+        raise ValueError("a model pool needs at least one model and one draw")
+    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    idx = torch.randint(n_models, (n_model_draws, n_models), generator=gen)
+    idx[0] = torch.arange(n_models)
+    return torch.zeros(n_model_draws, n_models, dtype=torch.float64).scatter_add_(
+        1, idx, torch.ones(idx.shape, dtype=torch.float64))
+
+
+def draw_means(maps: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """Mean maps of the model draws: maps (…, M, N, H, W), each divided by its largest |value|, weighted by the
+    pool's counts (P, M) -> (P, …, N, H, W)."""
+    w = (pool / pool.sum(1, keepdim=True)).to(torch.float32)
+    return torch.einsum("pm,...mnhw->p...nhw", w, normalize(maps.detach().float().cpu(), "maxabs"))
+
+
+def step_scores(before: torch.Tensor, after: torch.Tensor, metric: str, pool: torch.Tensor) -> list[Scores]:
+    """Per step s the :class:`Scores` of ``after[s]`` against ``before`` (maps (Sb, M, N, H, W) with Sb = 1 or S,
+    and (S, M, N, H, W)); the zoo-mean side compares the mean maps of the same model draw on both sides."""
+    if before.ndim == 4:
+        before, after = before[None], after[None]
+    single = single_similarity(before, after, metric)  # (S, M, N)
+    point = marginal_similarity(before, after, metric)  # (S, N)
+    draws = _draw_similarity(before, after, metric, pool)  # (P, S, N)
+    return [Scores(single[s], point[s], draws[:, s]) for s in range(single.shape[0])]
+
+
+def _draw_similarity(before: torch.Tensor, after: torch.Tensor, metric: str, pool: torch.Tensor) -> torch.Tensor:
+    """Similarities (P, S, N) of the draws' mean maps; a step whose maps are the trained ones (a cascade's step 0)
+    is compared through the trained side's features, computed once (ranks are the cost)."""
+    mb, n_steps = draw_means(before, pool), after.shape[0]
+    same = [before.shape[0] == 1 and torch.equal(after[s], before[0]) for s in range(n_steps)]
+    if metric == "ssim" or not any(same):
+        return similarity(mb, draw_means(after, pool), metric)
+    keep = [s for s in range(n_steps) if not same[s]]
+    fb = _features(mb, metric)  # (P, 1, N, F)
+    out = _correlation(fb, fb).expand(-1, n_steps, -1).clone()
+    if keep:
+        out[:, keep] = _correlation(fb, _features(draw_means(after[keep], pool), metric))
+    return out
+
+
+def mean_scores(scores: Sequence[Scores]) -> Scores:
+    """The mean of several tests' scores (e.g. over the steps of a cascade), draw by draw."""
+    return Scores(*(torch.stack([getattr(s, k) for s in scores]).mean(0) for k in ("single", "point", "draws")))
+
+
+def paired_replicates(scores: Scores, pool: torch.Tensor, n_boot: int = 1000,
+                      seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bootstrap replicates (n_boot,) of the single and the zoo-mean score: replicate r takes model draw r mod P of
+    ``pool`` for both and the same image draw (:func:`helpers.evaluation.intervals.draw_counts`) for both."""
+    from .intervals import draw_counts
+
+    m, n = scores.single.shape
+    if pool.shape[1] != m or scores.draws.shape != (pool.shape[0], n):
+        raise ValueError(f"scores of {m} models and {n} images do not fit a pool of shape {tuple(pool.shape)}")
+    _, ci = draw_counts(m, n, n_boot, seed)  # (R, N)
+    which = torch.arange(n_boot) % pool.shape[0]
+    cm = pool[which]  # (R, M)
+    single = torch.einsum("mn,rm,rn->r", scores.single.double(), cm, ci) / (cm.sum(1) * n)
+    marginal = (scores.draws.double()[which] * ci).sum(1) / n
+    return single, marginal
+
+
+def paired_interval(scores: Scores, pool: torch.Tensor, n_boot: int = 1000, level: float = 0.9,
+                    seed: int = 0) -> Paired:
+    """Single and zoo-mean score with intervals from the same replicates, and the interval of their difference.
+
+    The replicates are centred on the observed value before their percentiles are read (a bias-corrected
+    percentile interval, the same on both sides): a resampled zoo holds repeated models, about 63 % distinct, so
+    its mean map averages fewer seeds and its similarity is shifted against the whole zoo's; the shift is a
+    property of resampling, not of the zoo, and without the correction the zoo mean's point could fall outside its
+    own interval. For the single score (a mean) the replicates' mean is the point already, so it hardly moves."""
+    from .intervals import percentile
+
+    single, marginal = paired_replicates(scores, pool, n_boot, seed)
+    s, g = float(scores.single.double().mean()), float(scores.point.double().mean())
+    centred = lambda reps, point: reps - reps[torch.isfinite(reps)].mean() + point  # noqa: E731
+    return Paired(percentile(s, centred(single, s), level), percentile(g, centred(marginal, g), level),
+                  percentile(s - g, centred(single - marginal, s - g), level))
+
+
+def asymmetric_interval(scores: Scores, n_boot: int = 1000, level: float = 0.9, seed: int = 0) -> tuple[Interval,
+                                                                                                         Interval]:
+    """The asymmetric reading, kept as the contrast: the single score over models and images, the zoo mean over
+    images only (its models held fixed), so its interval leaves out the variation between models."""
+    return interval(scores.single, n_boot, level, seed), interval(scores.point, n_boot, level, seed)
+
+
+def edge_maps(inputs: torch.Tensor) -> torch.Tensor:
+    """A model-independent "explanation", Adebayo et al.'s edge detector: the Sobel gradient magnitude of the
+    channel-summed image (N, C, H, W) -> (N, H, W). It ignores the model, so it must fail every randomization test
+    (the known answer of a negative control)."""
+    x = inputs.detach().float().cpu().sum(1, keepdim=True)
+    k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    gx = torch.nn.functional.conv2d(x, k.view(1, 1, 3, 3), padding=1)
+    gy = torch.nn.functional.conv2d(x, k.t().reshape(1, 1, 3, 3), padding=1)
+    return (gx ** 2 + gy ** 2).sqrt()[:, 0]
+
+
+def noise_maps(shape: Sequence[int], seed: int = 0) -> torch.Tensor:
+    """Maps of i.i.d. Gaussian noise, fresh for every model, step and image: a map that shares nothing with any
+    other, so it must pass every test (the known answer of a positive control)."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(int(seed) + 104729))
+
+
+def differs(diff: Interval, tol: float = 1e-6) -> bool:
+    """Whether a paired difference's interval excludes 0 by more than rounding (``tol``): readings that agree
+    exactly (a control, a linear statistic) differ only in the last bits of float32 sums."""
+    return bool(diff.low > tol or diff.high < -tol)

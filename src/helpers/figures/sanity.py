@@ -5,7 +5,9 @@ replace only the randomized panels, so the page stays small.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import math
+from collections.abc import Mapping, Sequence
+
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
@@ -14,7 +16,7 @@ from ..attribution.maps import normalize
 from ..evaluation.intervals import Interval
 from . import common
 
-
+TOP_PX, BOTTOM_PX = 44, 90  # the title; the slider with its step labels
 COLUMNS = ("model 0,<br>trained", "model 0,<br>randomized", "zoo mean,<br>trained", "zoo mean,<br>randomized")
 
 
@@ -33,12 +35,17 @@ def panels(maps: Mapping[str, torch.Tensor], image: int = 0) -> dict[str, torch.
 
 
 def cascade_figure(image: torch.Tensor, panels_: Mapping[str, torch.Tensor], steps: Sequence[str],
-                   title: str = "", row_height: int = 120) -> go.Figure:
+                   title: str = "", cell_px: int = 96, gap_px: int = 28) -> go.Figure:
     """Rows = methods, columns = model 0 and the zoo mean, trained and randomized from the logits down to the layer
-    the slider picks (step 0: nothing randomized). ``image`` (C, H, W) in [0, 1] heads the figure's first column."""
+    the slider picks (step 0: nothing randomized). ``image`` (C, H, W) in [0, 1] heads the figure's first column.
+
+    The height follows from the rows: ``cell_px`` per (square) map and ``gap_px`` between rows, room for the two-line
+    column labels; the top margin holds only the title, so no empty band opens above the grid (the margin used to
+    be a fixed 90 px, and the rows a fixed share of the height however many there were)."""
     methods = list(panels_)
     n_rows = len(methods) + 1
-    fig = make_subplots(rows=n_rows, cols=4, horizontal_spacing=0.02, vertical_spacing=0.03,
+    plot_h = n_rows * cell_px + (n_rows - 1) * gap_px
+    fig = make_subplots(rows=n_rows, cols=4, horizontal_spacing=0.02, vertical_spacing=gap_px / plot_h,
                         row_titles=["input"] + methods)
     fig.add_trace(common.image_trace(image), row=1, col=1)
     changing = []
@@ -58,8 +65,8 @@ def cascade_figure(image: torch.Tensor, panels_: Mapping[str, torch.Tensor], ste
                   for s in range(len(steps))]
     labels = ["none"] + [f"down to {s}" for s in steps[1:]]
     fig.update_layout(sliders=[common.slider(names, "randomized: ", labels=labels)],
-                      title=dict(text=title, font=dict(size=14)), height=row_height * n_rows + 160,
-                      margin=dict(l=10, r=120, t=90, b=70))
+                      title=dict(text=title, font=dict(size=14)), height=plot_h + TOP_PX + BOTTOM_PX,
+                      margin=dict(l=10, r=120, t=TOP_PX, b=BOTTOM_PX))
     fig.update_annotations(font_size=10)
     common.square_axes(fig, n_rows * 4)
     return fig
@@ -68,12 +75,15 @@ def cascade_figure(image: torch.Tensor, panels_: Mapping[str, torch.Tensor], ste
 def _band(x: list, iv: Sequence[Interval], colour: str, name: str, dash: str, group: str,
           visible: bool) -> list[go.Scatter]:
     low, high = [v.low for v in iv], [v.high for v in iv]
+    line = go.Scatter(x=x, y=[v.point for v in iv], mode="lines+markers", name=name, legendgroup=group,
+                      line=dict(color=colour, dash=dash), visible=visible)
+    if all(math.isnan(v) for v in low + high):  # a point without an interval (NaN ends): no band
+        return [line]
     return [go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", mode="lines", line=dict(width=0),
                        hoverinfo="skip",
                        fillcolor=_rgba(colour, 0.15), showlegend=False,
                        legendgroup=group, visible=visible),
-            go.Scatter(x=x, y=[v.point for v in iv], mode="lines+markers", name=name, legendgroup=group,
-                       line=dict(color=colour, dash=dash), visible=visible)]
+            line]
 
 
 BLUES = ("#004488", "#4477AA", "#88CCEE")  # Paul Tol's: signed variants
