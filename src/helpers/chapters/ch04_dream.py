@@ -133,7 +133,7 @@ def prototype_facts(proto: Mapping[str, torch.Tensor], n_boot: int = 1000, level
                       else "not distinguishably closer to")
     out: dict[str, str | float | int] = {
         "proto_delta": delta, "level_pct": f"{level:.0%}", "n_dreamers": singles.shape[0],
-        "proto_diff": f"{i_own:.2f}", "proto_word": word(i_own), "proto_n_higher": int((d_own > 0).sum()),
+        "proto_diff": f"{i_own:.3f}", "proto_word": word(i_own), "proto_n_higher": int((d_own > 0).sum()),
         "proto_n_pairs": d_own.numel()}
     if b < 2:
         return {**out, "wrong_proto_diff": "—", "wrong_proto_word": "not measured (one class only)",
@@ -143,8 +143,8 @@ def prototype_facts(proto: Mapping[str, torch.Tensor], n_boot: int = 1000, level
     d_wrong = wrong(ens)[None] - wrong(singles)
     i_wrong, i_spec = iv(d_wrong), iv(d_own - d_wrong)
     ok = i_own.low > delta and i_spec.low > 0
-    return {**out, "wrong_proto_diff": f"{i_wrong:.2f}", "wrong_proto_word": word(i_wrong),
-            "proto_specific": f"{i_spec:.2f}", "proto_verdict": "confirmed" if ok else "not confirmed",
+    return {**out, "wrong_proto_diff": f"{i_wrong:.3f}", "wrong_proto_word": word(i_wrong),
+            "proto_specific": f"{i_spec:.3f}", "proto_verdict": "confirmed" if ok else "not confirmed",
             "proto_control_sentence": (
                 "The gain is specific to the dream's own class: it is larger than the gain towards the other "
                 "classes' means." if i_spec.low > 0 else
