@@ -80,3 +80,21 @@ def test_sweep_reuses_the_maps_it_is_given():
     part = sweeps.sweep(["occlusion"], models, x, t, base, KW, reuse={"zero": marker})
     assert part.shape == full.shape == (2, 1, 2, 2, 12, 12)
     assert torch.equal(part[0], marker) and torch.allclose(part[1], full[1])
+
+
+def test_a_hair_of_noise_on_exact_zeros_is_no_change_at_the_rank_resolution():
+    from helpers.evaluation.ranks import rank_correlation
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.zeros(4, 12, 12)
+    a[:, 3:9, 3:9] = torch.rand(4, 6, 6, generator=g) + 0.5  # a "digit" of relevance on an exact-zero background
+    b = a + 1e-4 * torch.randn(4, 12, 12, generator=g)  # the background now ranked by noise
+    assert rank_correlation(a, b).mean() < 0.9  # exact ranks: a large "change"
+    qa, qb = sweeps.at_resolution(a, 0.01), sweeps.at_resolution(b, 0.01)
+    assert rank_correlation(qa, qb).min() > 0.99
+    other = torch.zeros(4, 12, 12)
+    other[:, 1:5, 6:11] = 1.0  # relevance somewhere else: still a change at this resolution
+    assert rank_correlation(qa, sweeps.at_resolution(other, 0.01)).mean() < 0.5
+    assert torch.equal(sweeps.at_resolution(a, 0), a)
+    with pytest.raises(ValueError, match="resolution=-1"):
+        sweeps.at_resolution(a, -1)

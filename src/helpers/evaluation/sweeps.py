@@ -50,9 +50,28 @@ def maps_under(method: str, models: Sequence[nn.Module], x: torch.Tensor, target
     return torch.stack(out)
 
 
+def at_resolution(maps: torch.Tensor, resolution: float = 0.01) -> torch.Tensor:
+    """Maps (..., H, W) rounded to steps of ``resolution`` times their scale (the 99th percentile of
+    |a − median(a)| per map), centred on the median, for rank comparisons: values closer than that are ties.
+
+    Where an image equals the baseline (MNIST's black background under a black baseline), integrated gradients,
+    DeepLIFT and occlusion give exact zeros; shifting the baseline by a hair turns them into tiny values of arbitrary
+    order, and a Spearman correlation over all pixels counts that as a large change (Brunke et al.'s question needs a
+    test that a 0.01 shift does not fail). ``resolution = 0`` returns the maps unchanged."""
+    if resolution < 0:
+        raise ValueError(f"resolution={resolution}: use 0 (exact ranks) or a small positive fraction such as 0.01")
+    if resolution == 0:
+        return maps
+    f = maps.flatten(-2).double()
+    med = f.median(-1, keepdim=True).values
+    scale = (f - med).abs().quantile(0.99, dim=-1, keepdim=True).clamp_min(1e-12)
+    return torch.round((f - med) / (resolution * scale)).view(maps.shape)
+
+
 def seed_yardstick(methods: Sequence[str], models: Sequence[nn.Module], x: torch.Tensor, target: torch.Tensor,
                    baseline: torch.Tensor, method_kwargs: dict[str, dict],
-                   cache: tuple[str, Sequence[tuple[int, int]]] | None = None) -> dict[str, object]:
+                   cache: tuple[str, Sequence[tuple[int, int]]] | None = None,
+                   resolution: float = 0.0) -> dict[str, object]:
     """How much maps differ between seeds (the yardstick of Brunke et al.'s question), from all pairs of models.
 
     ``"maps"`` (K, M, N, H, W): every model's maps with the shared method seed (the book's convention, used by
@@ -61,7 +80,8 @@ def seed_yardstick(methods: Sequence[str], models: Sequence[nn.Module], x: torch
     ``seed + k`` (for deterministic methods the two are the same maps). ``"monte_carlo"`` {method: (M, N)}: a
     sampled method's own noise, one model under two method seeds (model k ≥ 1: seeds ``seed`` and ``seed + k``,
     model 0: ``seed`` and ``seed + M``). Sharing the seed adds the sampling pattern to every model's map
-    (Petsiuk et al.'s masks), so ``"shared"`` can overstate the agreement between seeds."""
+    (Petsiuk et al.'s masks), so ``"shared"`` can overstate the agreement between seeds. Correlations compare the
+    maps :func:`at_resolution` ``resolution``; ``"maps"`` are the maps themselves."""
     m = len(models)
     if m < 2:
         raise ValueError("a seed yardstick compares the maps of two models at least: pass n_sweep_models ≥ 2")
@@ -79,9 +99,9 @@ def seed_yardstick(methods: Sequence[str], models: Sequence[nn.Module], x: torch
         extra = maps_under(meth, models[:1], x, target, baseline, None if cache is None else (cache[0], cache[1][:1]),
                            [kw["seed"] + m], **kw)
         indep.append(torch.cat([s[:1], own]))
-        mc[meth] = rank_correlation(s, torch.cat([extra, own]))
+        mc[meth] = rank_correlation(at_resolution(s, resolution), at_resolution(torch.cat([extra, own]), resolution))
     shared_t, indep_t = torch.stack(shared), torch.stack(indep)
-    rho = lambda t: with_others(t.movedim(1, 0)).movedim(0, 1)  # noqa: E731  (K, M, N)
+    rho = lambda t: with_others(at_resolution(t, resolution).movedim(1, 0)).movedim(0, 1)  # noqa: E731  (K, M, N)
     return {"maps": shared_t, "shared": rho(shared_t), "independent": rho(indep_t), "monte_carlo": mc}
 
 
