@@ -241,8 +241,9 @@ def claims_text(div: dict, tau: dict, faith: dict, level: float = 0.9, faith_oth
     the stated test on this run's intervals."""
     pct = f"{level:.0%}"
     maps_moved = div["maps_moved"]
-    control = (f" Negative control: the same baseline shifted by 0.01 gives {div['control_rho']}, so the test says "
-               f"**{div['control_moved']}** there." if "control_rho" in div else "")
+    control = (f" Negative control: the same baseline shifted by {div.get('control_shift', 0.01)} gives "
+               f"{div['control_rho']}, so the test says **{div['control_moved']}** there."
+               if "control_rho" in div else "")
     reliable = [k for k in ("deletion", "insertion", "aopc") if tau[f"tau_{k}_min_high"] < 1]
     changed = [k for k in ("deletion", "insertion", "aopc") if tau[f"distinct_{k}"] > 1]
     rank = ("confirmed" if reliable else "left open" if changed else "not seen")
