@@ -68,7 +68,8 @@ def yardstick_numbers(methods: Sequence[str], yard: dict, n_boot: int = 1000, le
                                                   "detect")})
         rows.append({"method": m, "ρ between models, shared method seed": out[f"{p}_shared"],
                      "ρ between models, own method seeds": out[f"{p}_independent"],
-                     "shared − own": out[f"{p}_share_gain"], "ρ, one model, two method seeds": out[f"{p}_masks_only"]})
+                     "shared − own": out[f"{p}_share_gain"],
+                     "ρ, one model, two method seeds": out[f"{p}_masks_only"]})
     return rows, out
 
 
@@ -80,7 +81,8 @@ def design_numbers(n_sweep: int, n_detail: int, n_images: int, n_classes: int) -
                          f"1 ≤ n_baseline_models ≤ n_sweep_models")
     small = (f" This profile uses fewer than the {YARDSTICK_MODELS} models of the book's yardstick, so its intervals "
              f"over models are rough." if n_sweep < YARDSTICK_MODELS else "")
-    return {"n_sweep": n_sweep, "n_pairs": n_sweep * (n_sweep - 1) // 2, "n_detail": n_detail,
+    return {"n_sweep": n_sweep, "n_sweep_others": n_sweep - 1, "n_pairs": n_sweep * (n_sweep - 1) // 2,
+            "n_detail": n_detail,
             "spread": spread_phrase(n_images, n_classes), "yardstick_note": small}
 
 
