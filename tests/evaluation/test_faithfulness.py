@@ -264,26 +264,6 @@ def test_divergence_and_claims_follow_their_tests():
     assert ch06._status(["+", "0"]) == "left open"
 
 
-class Constant(nn.Module):
-    """Ignores its input: every RISE map of it is the masks' own sampling pattern."""
-
-    def forward(self, x):
-        return torch.tensor([[1.0, 0.0]]).expand(x.shape[0], -1)
-
-
-def test_shared_masks_turn_pure_mask_noise_into_agreement():
-    x, t = torch.randn(3, 1, 12, 12), torch.zeros(3, dtype=torch.long)
-    models = [Constant() for _ in range(3)]
-    agree = sweeps.shared_masks(models, x, t, torch.zeros_like(x), seed=0, n_masks=40, cell=3)
-    assert agree["shared"].shape == (3, 3)
-    assert torch.allclose(agree["shared"].float(), torch.ones(3, 3), atol=1e-6)  # same masks, same blind model: identical
-    assert agree["independent"].mean() < 0.5 and agree["masks_only"].mean() < 0.5  # own masks: nothing shared
-    nums = ch06.shared_mask_numbers(agree, n_boot=50)
-    assert nums["rise_share_code"] == "+" and nums["rise_share_verdict"].startswith("sharing the masks raises")
-    with pytest.raises(ValueError, match="at least two models"):
-        sweeps.shared_masks(models[:1], x, t, torch.zeros_like(x))
-
-
 def test_hyper_sweep_shapes_window_stride_coupling_and_errors(lenets):
     x, t = torch.randn(2, 1, 28, 28), torch.tensor([1, 2])
     base = {"zero": torch.zeros_like(x), "mean": torch.full_like(x, 0.3)}

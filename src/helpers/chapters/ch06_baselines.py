@@ -39,18 +39,61 @@ def hyper_rows(sweeps: dict[tuple[str, str], torch.Tensor], hypers: dict[str, di
                   "n_hyper_same": codes.count("0")}
 
 
-def shared_mask_numbers(agreement: dict[str, torch.Tensor], n_boot: int = 1000, level: float = 0.9,
-                        seed: int = 0) -> dict[str, object]:
-    """Glue values for :func:`shared_masks`: each agreement and the part that sharing adds (shared − independent),
-    with multi-bootstrap intervals over models and images, and a verdict."""
+SHORT = {"rise": "rise", "kernel_shap": "ks"}  # glue prefixes of the sampled methods
+YARDSTICK_MODELS = 6  # the book's seed yardstick: all pairs of at least this many models
+
+
+def yardstick_numbers(methods: Sequence[str], yard: dict, n_boot: int = 1000, level: float = 0.9,
+                      seed: int = 0) -> tuple[list[dict], dict[str, object]]:
+    """Table and glue values of :func:`helpers.evaluation.sweeps.seed_yardstick` for the sampled methods: the
+    agreement between models with the shared method seed and with each model's own (``<m>_shared``,
+    ``<m>_independent``), one model under two method seeds (``<m>_masks_only``), and what sharing adds
+    (shared − independent, ``<m>_share_gain``) with its verdict; multi-bootstrap intervals over models and images.
+    Prefixes: :data:`SHORT`."""
     from ..evaluation.intervals import verdict
 
-    gain = mean_interval(agreement["shared"] - agreement["independent"], n_boot, level, seed)
-    out = {f"rise_{k}": f"{mean_interval(v, n_boot, level, seed):.2f}" for k, v in agreement.items()}
-    return {**out, "rise_share_gain": f"{gain:.2f}", "rise_share_code": _verdict_code(gain),
-            "rise_share_verdict": verdict(gain, "sharing the masks raises the agreement between models",
-                                          "sharing the masks lowers the agreement between models",
-                                          "sharing the masks makes no difference that this run can detect")}
+    iv = lambda t: mean_interval(t, n_boot, level, seed)  # noqa: E731
+    rows, out = [], {}
+    for m, mc in yard["monte_carlo"].items():
+        k = list(methods).index(m)
+        sh, ind = yard["shared"][k], yard["independent"][k]
+        gain = iv(sh - ind)
+        p = SHORT.get(m, m)
+        out.update({f"{p}_shared": f"{iv(sh):.2f}", f"{p}_independent": f"{iv(ind):.2f}",
+                    f"{p}_masks_only": f"{iv(mc):.2f}", f"{p}_share_gain": f"{gain:.2f}",
+                    f"{p}_share_code": _verdict_code(gain),
+                    f"{p}_share_verdict": verdict(gain, "sharing the method seed raises the agreement between models",
+                                                  "sharing the method seed lowers the agreement between models",
+                                                  "sharing the method seed makes no difference that this run can "
+                                                  "detect")})
+        rows.append({"method": m, "ρ between models, shared method seed": out[f"{p}_shared"],
+                     "ρ between models, own method seeds": out[f"{p}_independent"],
+                     "shared − own": out[f"{p}_share_gain"],
+                     "ρ, one model, two method seeds": out[f"{p}_masks_only"]})
+    return rows, out
+
+
+def design_numbers(n_sweep: int, n_detail: int, n_images: int, n_classes: int) -> dict[str, object]:
+    """Glue values that state chapter 6's design: the yardstick's models and pairs, the models under every
+    baseline, the images per class, and whether the yardstick has the book's :data:`YARDSTICK_MODELS`."""
+    if n_sweep < 2 or not 1 <= n_detail <= n_sweep:
+        raise ValueError(f"n_sweep_models={n_sweep}, n_baseline_models={n_detail}: use 2 ≤ n_sweep_models and "
+                         f"1 ≤ n_baseline_models ≤ n_sweep_models")
+    small = (f" This profile uses fewer than the {YARDSTICK_MODELS} models of the book's yardstick, so its intervals "
+             f"over models are rough." if n_sweep < YARDSTICK_MODELS else "")
+    return {"n_sweep": n_sweep, "n_sweep_others": n_sweep - 1, "n_pairs": n_sweep * (n_sweep - 1) // 2,
+            "n_detail": n_detail,
+            "spread": spread_phrase(n_images, n_classes), "yardstick_note": small}
+
+
+def spread_phrase(n_images: int, n_classes: int) -> str:
+    """"3 of each of the 10 classes" or "one of each of 3 classes": how the images cover the classes (they cycle
+    through the classes, :func:`helpers.data.examples_per_class`)."""
+    if n_images < n_classes:
+        return f"one of each of {n_images} of the {n_classes} classes"
+    if n_images % n_classes == 0:
+        return f"{n_images // n_classes} of each of the {n_classes} classes"
+    return f"{n_images // n_classes} or {n_images // n_classes + 1} of each of the {n_classes} classes"
 
 
 def _verdict_code(iv: Interval) -> str:
@@ -58,12 +101,16 @@ def _verdict_code(iv: Interval) -> str:
 
 
 def divergence_rows(methods: Sequence[str], across_b: torch.Tensor, across_s: torch.Tensor, n_boot: int = 1000,
-                    level: float = 0.9, seed: int = 0) -> tuple[list[dict], dict[str, int]]:
+                    level: float = 0.9, seed: int = 0,
+                    yardstick: torch.Tensor | None = None) -> tuple[list[dict], dict[str, int]]:
     """Per method: rank correlation across baselines, across seeds and their difference (intervals over models and
-    images); and how many methods the baseline moves more than (difference below 0), less, or indistinguishably."""
+    images); and how many methods the baseline moves more than (difference below 0), less, or indistinguishably.
+    ``yardstick`` (K, M', N): the across-seed column from all the yardstick's models (default ``across_s``); the
+    difference is paired over the models of ``across_b``."""
     rows, codes = [], []
+    ys = across_s if yardstick is None else yardstick
     for k, m in enumerate(methods):
-        ib, is_ = (mean_interval(t[k], n_boot, level, seed) for t in (across_b, across_s))
+        ib, is_ = (mean_interval(t[k], n_boot, level, seed) for t in (across_b, ys))
         d = mean_interval(across_b[k] - across_s[k], n_boot, level, seed)
         codes.append(_verdict_code(d))
         rows.append({"method": m, "ρ across baselines": f"{ib:.2f}", "ρ across seeds": f"{is_:.2f}",
@@ -81,12 +128,15 @@ def moved(iv: Interval, delta: float = MAPS_DELTA) -> str:
 
 
 def divergence_summary(across_b: torch.Tensor, across_s: torch.Tensor, n_boot: int = 1000, level: float = 0.9,
-                       seed: int = 0, control: torch.Tensor | None = None) -> dict[str, object]:
+                       seed: int = 0, control: torch.Tensor | None = None,
+                       yardstick: torch.Tensor | None = None) -> dict[str, object]:
     """Glue values for the mean over methods of the across-baseline and across-seed rank correlations, and for the
     negative control ``control`` (K, M, N): the rank correlation of maps under one baseline and under the same
-    baseline shifted by 0.01, which the claim's test must not call a change."""
+    baseline shifted by 0.01, which the claim's test must not call a change. ``yardstick`` (K, M', N), the
+    across-seed correlations of all the yardstick's models, gives ``rho_seeds`` (default ``across_s``, the
+    models of ``across_b``, which the paired difference uses)."""
     ib = mean_interval(across_b.mean(0), n_boot, level, seed)
-    is_ = mean_interval(across_s.mean(0), n_boot, level, seed)
+    is_ = mean_interval((across_s if yardstick is None else yardstick).mean(0), n_boot, level, seed)
     d = mean_interval((across_b - across_s).mean(0), n_boot, level, seed)
     from ..evaluation.intervals import verdict
 
@@ -193,8 +243,9 @@ def claims_text(div: dict, tau: dict, faith: dict, level: float = 0.9, faith_oth
     the stated test on this run's intervals."""
     pct = f"{level:.0%}"
     maps_moved = div["maps_moved"]
-    control = (f" Negative control: the same baseline shifted by 0.01 gives {div['control_rho']}, so the test says "
-               f"**{div['control_moved']}** there." if "control_rho" in div else "")
+    control = (f" Negative control: the same baseline shifted by {div.get('control_shift', 0.01)} gives "
+               f"{div['control_rho']}, so the test says **{div['control_moved']}** there."
+               if "control_rho" in div else "")
     reliable = [k for k in ("deletion", "insertion", "aopc") if tau[f"tau_{k}_min_high"] < 1]
     changed = [k for k in ("deletion", "insertion", "aopc") if tau[f"distinct_{k}"] > 1]
     rank = ("confirmed" if reliable else "left open" if changed else "not seen")

@@ -68,6 +68,33 @@ def prototype_correlation(images: torch.Tensor, classes: Sequence[int] | torch.T
     return pixel_correlation(images.float().cpu(), protos.cpu())
 
 
+def prototype_matrix(images: torch.Tensor, classes: Sequence[int] | torch.Tensor, x: torch.Tensor,
+                     y: torch.Tensor) -> torch.Tensor:
+    """(B, B) Pearson correlation of dream b (of class ``classes[b]``) with the mean real image of class
+    ``classes[c]``: the diagonal is :func:`prototype_correlation`, the rest compares each dream with the mean of a
+    *wrong* class (the control of the class-mean claim: a smoother or more centred dream may correlate better with
+    every class's mean, not only its own)."""
+    classes = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
+    if images.shape[0] != len(classes):
+        raise ValueError(f"{images.shape[0]} images but {len(classes)} classes: pass one class per image")
+    y = y.to(x.device)
+    missing = [int(c) for c in classes if not (y == c).any()]
+    if missing:
+        raise ValueError(f"no real image of class {missing[0]}: pass real images of every dreamt class")
+    protos = torch.stack([x[y == c].float().mean(0) for c in classes.tolist()]).cpu()
+    b = len(classes)
+    a = images.float().cpu()
+    return torch.stack([pixel_correlation(a, protos[c:c + 1].expand(b, *protos.shape[1:])) for c in range(b)], 1)
+
+
+def prototype_matrices(run: DreamRun, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`prototype_matrix` of the ensemble's dreams (``"ensemble"``, (B, B)) and of every single network's
+    (``"singles"``, (J, B, B)), against the real images ``x`` with labels ``y``."""
+    ens = run.ensemble
+    return {"ensemble": prototype_matrix(ens.images, ens.classes, x, y),
+            "singles": torch.stack([prototype_matrix(r.images, r.classes, x, y) for r in run.singles])}
+
+
 def class_examples(labels: torch.Tensor, classes: Sequence[int], n_per_class: int, seed: int = 0) -> torch.Tensor:
     """Indices of ``n_per_class`` seeded images of each of ``classes`` (real references for the dreams)."""
     if n_per_class < 1:
