@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from helpers.evaluation import intervals
 from helpers.evaluation.intervals import Interval, draws, percentile, verdict
 
 
@@ -35,3 +36,17 @@ def test_draws_resample_models_and_images_with_replacement():
     assert 0.9 * 400 < repeats  # with replacement: P(no repeat among 5 of 5) = 5!/5^5 ≈ 0.04
     again = draws(5, 7, n_boot=400, seed=3)
     assert torch.equal(again[0], models) and torch.equal(again[1], images)
+
+
+def test_table_interval_picks_the_procedure_and_the_jackknife_widens_with_few_models():
+    gen = torch.Generator().manual_seed(3)
+    v = torch.randn(3, 30, generator=gen, dtype=torch.float64) * 0.2 + torch.randn(3, 1, generator=gen,
+                                                                                   dtype=torch.float64)
+    boot = intervals.table_interval(v, 500, 0.9, 0, "bootstrap")
+    jack = intervals.table_interval(v, 500, 0.9, 0, "jackknife-t")
+    assert boot.point == pytest.approx(jack.point) == pytest.approx(float(v.mean()))
+    assert jack.high - jack.low > boot.high - boot.low  # t with 2 df against a bootstrap over 3 models
+    with pytest.raises(ValueError, match="procedure='bca'"):
+        intervals.table_interval(v, procedure="bca")
+    with pytest.raises(ValueError, match="≥ 2 models"):
+        intervals.mean_jackknife(v[:1])

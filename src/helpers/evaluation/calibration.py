@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .agreement import pairwise_difference, pairwise_interval, pairwise_jackknife
-from .intervals import Interval, mean_interval
+from .intervals import Interval, mean_interval, mean_jackknife, student_quantile
 
 MIN_COVERAGE = 0.85  # of the nominal 90 % intervals
 MAX_FALSE = 0.10  # false "differ" verdicts under the null
@@ -198,20 +198,12 @@ def simulate_loop(design: Design, n_sim: int = 200, seed: int = 0) -> Calibratio
 
 # ----------------------------------------------------------------------- many zoos at once (batched tensors)
 
-@functools.lru_cache(maxsize=64)
-def _student(level: float, df: int) -> float:
-    from scipy.stats import t as student
-
-    return float(student.ppf((1 + level) / 2, df))
+_student = student_quantile
 
 
 def table_jackknife(values: torch.Tensor, level: float = 0.9) -> Interval:
-    """Mean of a (models, images) table with a two-way jackknife-t interval: variance = the leave-one-model-out
-    plus the leave-one-image-out jackknife variance (for a mean: s²(row means)/M + s²(column means)/N), quantile of
-    Student's t with min(M, N) − 1 degrees of freedom (as :func:`helpers.evaluation.agreement.pairwise_jackknife`
-    for agreements). Needs M ≥ 2 and N ≥ 2."""
-    point, half = _table_jack(values.double()[None], level)
-    return Interval(float(point[0]), float(point[0] - half[0]), float(point[0] + half[0]), level)
+    """:func:`helpers.evaluation.intervals.mean_jackknife`, the interval the chapters use (one implementation)."""
+    return mean_jackknife(values, level)
 
 
 def _table_jack(v: torch.Tensor, level: float) -> tuple[torch.Tensor, torch.Tensor]:
