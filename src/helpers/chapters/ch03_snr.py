@@ -334,16 +334,18 @@ def resolution_sentence(native_maps: Mapping[str, torch.Tensor], pooled_maps: Ma
         d_pooled = snr.compare(pooled_maps[a], pooled_maps[b], n_boot, level, seed)
         if d_native.low > 0 and d_pooled.high < 0:
             firm.append(f"{a} above {b} natively ({d_native:.2f}), below pooled ({d_pooled:.2f})")
+    grid = f"Pooled to the grid of {cell} × {cell}-pixel blocks of {coarsest}"
     if not changes:
-        text = (f"Pooled to the {cell}-pixel grid of {coarsest}, no method changes its rank by SNR.")
+        text = f"{grid}, no method changes its rank by SNR."
     else:
         moves = ", ".join(f"{m} {r0} → {r1}" for m, r0, r1 in changes)
-        text = (f"Pooled to the {cell}-pixel grid of {coarsest}, {len(changes)} of the {len(native)} methods change "
-                f"their rank by SNR ({moves}); {len(pairs)} pairs of methods swap order, and "
-                + (f"{len(firm)} of them beyond the intervals (the paired difference excludes 0 at both "
+        n_pairs = f"{len(pairs)} pair{'' if len(pairs) == 1 else 's'} of methods"
+        text = (f"{grid}, {len(changes)} of the {len(native)} methods change their rank by SNR ({moves}). The "
+                f"order changes for {n_pairs}, "
+                + (f"for {len(firm)} of them beyond the intervals (the paired difference excludes 0 at both "
                    f"resolutions, with opposite signs): {'; '.join(firm)}." if firm else
-                   "none of them beyond the intervals (no pair's paired difference excludes 0 at both resolutions "
-                   "with opposite signs)."))
+                   "for none of them beyond the intervals (no pair's paired difference excludes 0 at both "
+                   "resolutions with opposite signs)."))
     return {"res_cell": cell, "res_coarsest": coarsest, "res_n_changes": len(changes), "res_n_swaps": len(pairs),
             "res_n_firm": len(firm), "res_sentence": text}
 
