@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from helpers.evaluation import intervals
-from helpers.evaluation import snr
+from helpers.evaluation import intervals, snr
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -208,6 +207,19 @@ def test_contrast_can_fail_and_is_paired_over_images():
     b = _zoo(24, n=12, size=8, theta=theta, seed=41, noise_seed=42)
     diff, alone = snr.contrast(a, b, n_boot=500), snr.bootstrap_snr(a, n_boot=500)
     assert (diff.high - diff.low) < 0.3 * (alone.high - alone.low), (diff, alone)
+
+
+def test_pairwise_contrast_is_the_agreement_contrast():
+    from helpers.evaluation import agreement
+
+    trained = _zoo(12, n=10, size=8, theta=2.0, seed=51, model_scale=0.5)
+    untrained = _zoo(8, n=10, size=8, theta=0.2, seed=51, noise_seed=52)
+    iv = snr.contrast(trained, untrained, n_boot=500, measure="pairwise")
+    ref = agreement.contrast(trained, untrained, n_boot=500)["pairwise"]
+    assert iv.point == pytest.approx(ref.point, abs=1e-9)
+    assert iv.low == pytest.approx(ref.low, abs=0.05) and iv.high == pytest.approx(ref.high, abs=0.05)
+    with pytest.raises(ValueError, match="measure"):
+        snr.contrast(trained, untrained, measure="energy")
 
 
 def test_split_half_intervals_cover_the_curve():

@@ -179,7 +179,7 @@ def control_stats(trained: Mapping[str, torch.Tensor], untrained: Mapping[str, t
                   seed: int = 0) -> dict[str, dict[str, Interval]]:
     """Per method, the trained zoo's SNR and pairwise ρ (from ``stats``), the untrained zoo's, their contrasts
     trained − untrained with paired intervals (images resampled once for both zoos, models independently per zoo:
-    :func:`snr.contrast`, :func:`agreement.contrast`), and how much of the trained seed-averaged map the input
+    :func:`snr.contrast`), and how much of the trained seed-averaged map the input
     and the untrained mean map give (:func:`controls.mean_map_parts`)."""
     out: dict[str, dict[str, Interval]] = {}
     for m, a in trained.items():
@@ -189,7 +189,7 @@ def control_stats(trained: Mapping[str, torch.Tensor], untrained: Mapping[str, t
         out[m] = {"snr": stats[m]["snr"], "untrained_snr": snr.bootstrap_snr(u, **opts),
                   "snr_contrast": snr.contrast(a, u, **opts),
                   "pairwise": stats[m]["pairwise"], "untrained_pairwise": agreement.pairwise_interval(u, **opts),
-                  "pairwise_contrast": agreement.contrast(a, u, **opts)["pairwise"],
+                  "pairwise_contrast": snr.contrast(a, u, **opts, measure="pairwise"),
                   "input": parts["input"], "untrained": parts["untrained"],
                   "untrained_input": parts["untrained_input"]}
     return out
