@@ -111,6 +111,8 @@ def test_design_calibration_glue_is_computed_from_simulate(monkeypatch):
     bad = ch03_snr.design_calibration("bad", 10, 30, n_sim=100)
     assert good["cal_coverage"] == "0.90 ± 0.03" and good["cal_verdict"].startswith("calibrated")
     assert bad["cal_verdict"].startswith("not calibrated")
+    few = ch03_snr.design_calibration("good", 10, 30, n_sim=ch03_snr.MIN_CAL_SIMS - 1)
+    assert few["cal_verdict"].startswith("not judged")
 
 
 def test_control_numbers_count_rank_moves():
