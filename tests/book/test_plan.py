@@ -26,6 +26,7 @@ def test_smoke_plan_has_the_kits_zoos_and_chapter_3s_siblings(data_root):
     assert all(specs[0].key == SMOKE_MAIN for specs in by_chapter.values())
     assert [(s.control, s.n_models) for s in by_chapter["01"][1:]] == [("untrained", 3)]
     assert [(s.control, s.n_models) for s in by_chapter["02"][1:]] == [("untrained", 3)]
+    assert [(s.control, s.n_models) for s in by_chapter["03"] if s.control] == [("untrained", 3)]
     shuffled = by_chapter["07"][1]
     assert (shuffled.control, shuffled.n_models, shuffled.recipe.epochs) == ("random-labels", 2, 5)
     by_chapter = {ch: [s for s in specs if s.control is None] for ch, specs in by_chapter.items()}

@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from helpers.evaluation import intervals
-from helpers.evaluation import snr
+from helpers.evaluation import intervals, snr
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -178,6 +177,49 @@ def test_compare_is_paired():
     b = a + 0.1 * _zoo(12, n=10, size=8, theta=0.0, seed=22)
     diff, alone = snr.compare(a, b, n_boot=500), snr.bootstrap_snr(a, n_boot=500)
     assert (diff.high - diff.low) < 0.2 * (alone.high - alone.low), (diff, alone)
+
+
+def test_contrast_of_two_zoos_recovers_the_difference_and_accepts_different_sizes():
+    # trained-like zoo (SNR 2) and untrained-like zoo (SNR 0.5) of different sizes on the same images
+    trained = _zoo(16, n=12, size=8, theta=2.0, seed=31)
+    untrained = _zoo(10, n=12, size=8, theta=0.5, seed=31, noise_seed=32)
+    iv = snr.contrast(trained, untrained, n_boot=500)
+    assert iv.point == pytest.approx(1.5, abs=0.35) and iv.low > 0.5 and iv.low <= iv.point <= iv.high
+    assert iv.point == pytest.approx((snr.energy_snr(trained).mean() - snr.energy_snr(untrained).mean()).item())
+    back = snr.contrast(untrained, trained, n_boot=500)
+    assert back.point == pytest.approx(-iv.point) and back.high < -0.5
+    # grams are accepted and give the same answer
+    assert snr.contrast(snr.gram(trained), snr.gram(untrained), n_boot=500) == iv
+    with pytest.raises(ValueError, match="same images"):
+        snr.contrast(trained, untrained[:, :5])
+
+
+def test_contrast_can_fail_and_is_paired_over_images():
+    # two zoos of the same kind (same signal, fresh noise, other models): the interval contains 0 in most zoos
+    contains = sum(not snr.contrast(_zoo(12, n=10, size=8, theta=0.5, seed=200 + s),
+                                    _zoo(8, n=10, size=8, theta=0.5, seed=200 + s, noise_seed=600 + s),
+                                    n_boot=300, seed=s).excludes(0) for s in range(30))
+    assert contains >= 24, contains
+    # images differ a lot in SNR but equally in both zoos: resampling the images once for both cancels that spread,
+    # so the contrast's interval is much narrower than either zoo's own interval
+    theta = torch.linspace(0.2, 4.0, 12)
+    a = _zoo(24, n=12, size=8, theta=theta, seed=41)
+    b = _zoo(24, n=12, size=8, theta=theta, seed=41, noise_seed=42)
+    diff, alone = snr.contrast(a, b, n_boot=500), snr.bootstrap_snr(a, n_boot=500)
+    assert (diff.high - diff.low) < 0.3 * (alone.high - alone.low), (diff, alone)
+
+
+def test_pairwise_contrast_is_the_agreement_contrast():
+    from helpers.evaluation import agreement
+
+    trained = _zoo(12, n=10, size=8, theta=2.0, seed=51, model_scale=0.5)
+    untrained = _zoo(8, n=10, size=8, theta=0.2, seed=51, noise_seed=52)
+    iv = snr.contrast(trained, untrained, n_boot=500, measure="pairwise")
+    ref = agreement.contrast(trained, untrained, n_boot=500)["pairwise"]
+    assert iv.point == pytest.approx(ref.point, abs=1e-9)
+    assert iv.low == pytest.approx(ref.low, abs=0.05) and iv.high == pytest.approx(ref.high, abs=0.05)
+    with pytest.raises(ValueError, match="measure"):
+        snr.contrast(trained, untrained, measure="energy")
 
 
 def test_split_half_intervals_cover_the_curve():

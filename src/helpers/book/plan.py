@@ -27,6 +27,7 @@ SIBLINGS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
 CONTROLS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
     "01": lambda p: [{"kind": "untrained"}],
     "02": lambda p: [{"kind": "untrained"}],
+    "03": lambda p: [{"kind": "untrained"}],
     "07": lambda p: [{"kind": "random-labels", "n_models": p["n_sanity_models"], "label_seed": p["sanity_seed"],
                       "epochs": p.get("random_label_epochs")}],
 }

@@ -6,15 +6,16 @@ is the conservative choice for numbers from different zoos or different images.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import math
+from collections.abc import Mapping, Sequence
+
 import torch
 from IPython.display import Markdown
 
+from ..evaluation import agreement, calibration, intervals, resolution, snr
 from ..evaluation.intervals import Interval
-from ..evaluation import agreement
-from ..evaluation import intervals
-from ..evaluation import snr
-
+from . import controls
+from .controls import word
 
 Stats = dict[str, dict[str, Interval]]
 
@@ -166,3 +167,208 @@ def ordered_pair_count(stats: Mapping[str, Stats], above: str, below: str) -> tu
     methods = list(stats[above])
     n = sum(1 for m in methods if stats[above][m]["snr"].low > stats[below][m]["snr"].high)
     return n, len(methods)
+
+
+# --- the untrained control (issue "Every verdict can fail": reproducible is not the same as learned) -------------
+
+CONTROL_LABELS = {"snr": "SNR", "pairwise": "pairwise ρ"}
+
+
+def control_stats(trained: Mapping[str, torch.Tensor], untrained: Mapping[str, torch.Tensor],
+                  stats: Stats, inputs: torch.Tensor, n_boot: int = 1000, level: float = 0.9,
+                  seed: int = 0) -> dict[str, dict[str, Interval]]:
+    """Per method, the trained zoo's SNR and pairwise ρ (from ``stats``), the untrained zoo's, their contrasts
+    trained − untrained with paired intervals (images resampled once for both zoos, models independently per zoo:
+    :func:`snr.contrast`), and how much of the trained seed-averaged map the input
+    and the untrained mean map give (:func:`controls.mean_map_parts`)."""
+    out: dict[str, dict[str, Interval]] = {}
+    for m, a in trained.items():
+        u = untrained[m]
+        opts = {"n_boot": n_boot, "level": level, "seed": seed}
+        parts = controls.mean_map_parts(a, u, inputs, n_boot, level, seed)
+        out[m] = {"snr": stats[m]["snr"], "untrained_snr": snr.bootstrap_snr(u, **opts),
+                  "snr_contrast": snr.contrast(a, u, **opts),
+                  "pairwise": stats[m]["pairwise"], "untrained_pairwise": agreement.pairwise_interval(u, **opts),
+                  "pairwise_contrast": snr.contrast(a, u, **opts, measure="pairwise"),
+                  "input": parts["input"], "untrained": parts["untrained"],
+                  "untrained_input": parts["untrained_input"]}
+    return out
+
+
+def by_contrast(ctl: Mapping[str, Mapping[str, Interval]], key: str = "snr_contrast") -> list[str]:
+    """Methods by their contrast trained − untrained of ``key``, largest first."""
+    return sorted(ctl, key=lambda m: -ctl[m][key].point)
+
+
+def control_table(ctl: Mapping[str, Mapping[str, Interval]], snr_threshold: float,
+                  rho_threshold: float) -> list[dict[str, str]]:
+    """Rows (methods ranked by the SNR contrast): SNR trained, untrained, contrast and its verdict against
+    ``snr_threshold``; the contrast of pairwise ρ and its verdict against ``rho_threshold``; the trained mean map's
+    correlation with the input and with the untrained mean map."""
+    return [{"method": m, "SNR: trained": f"{c['snr']:.2f}", "untrained": f"{c['untrained_snr']:.2f}",
+             "trained − untrained": f"{c['snr_contrast']:.2f}", "verdict": word(c["snr_contrast"], snr_threshold),
+             "pairwise ρ: trained − untrained": f"{c['pairwise_contrast']:.2f}",
+             "verdict (ρ)": word(c["pairwise_contrast"], rho_threshold),
+             "mean map vs input": f"{c['input']:.2f}", "mean map vs untrained mean map": f"{c['untrained']:.2f}"}
+            for m, c in ((m, ctl[m]) for m in by_contrast(ctl))]
+
+
+def _names(xs: Sequence[str]) -> str:
+    return ", ".join(xs) if xs else "none"
+
+
+def _range(ctl: Mapping[str, Mapping[str, Interval]], key: str) -> tuple[str, str]:
+    lo = min(ctl, key=lambda m: ctl[m][key].point)
+    hi = max(ctl, key=lambda m: ctl[m][key].point)
+    return f"{ctl[lo][key]:.2f} ({lo})", f"{ctl[hi][key]:.2f} ({hi})"
+
+
+def control_numbers(ctl: Mapping[str, Mapping[str, Interval]], snr_threshold: float,
+                    rho_threshold: float) -> dict[str, str | int]:
+    """Glue values of the control (keys ``untrained_…``): the thresholds, the ranking by SNR contrast, the methods
+    whose SNR (and pairwise ρ) is learned / not learned / left open, the ranges of the untrained SNR and of the
+    mean maps' correlations, and where the method with the highest trained SNR ranks by the contrast."""
+    order = by_contrast(ctl)
+    out: dict[str, str | int] = {"untrained_snr_threshold": f"{snr_threshold:.2f}",
+                                 "untrained_rho_threshold": f"{rho_threshold:.2f}",
+                                 "untrained_snr_order": ", ".join(order)}
+    for key, thr, stat in (("snr_contrast", snr_threshold, "snr"), ("pairwise_contrast", rho_threshold, "rho")):
+        for w in ("learned", "not learned", "left open"):
+            ms = [m for m in order if word(ctl[m][key], thr) == w]
+            out[f"untrained_{stat}_{w.replace(' ', '_')}"] = _names(ms)
+            out[f"untrained_n_{stat}_{w.replace(' ', '_')}"] = len(ms)
+    for key, name in (("untrained_snr", "snr"), ("input", "corr_input"), ("untrained", "corr_untrained"),
+                      ("untrained_input", "corr_untrained_input")):
+        out[f"untrained_{name}_lo"], out[f"untrained_{name}_hi"] = _range(ctl, key)
+    best = max(ctl, key=lambda m: ctl[m]["snr"].point)
+    moves = resolution.rank_changes({m: c["snr"].point for m, c in ctl.items()},
+                                    {m: c["snr_contrast"].point for m, c in ctl.items()})
+    out["untrained_n_rank_moves"] = len(moves)
+    out.update(untrained_top=order[0], untrained_top_iv=f"{ctl[order[0]]['snr_contrast']:.2f}",
+               untrained_bottom=order[-1], untrained_bottom_iv=f"{ctl[order[-1]]['snr_contrast']:.2f}",
+               untrained_best_trained=best, untrained_best_trained_rank=order.index(best) + 1,
+               untrained_best_trained_iv=f"{ctl[best]['untrained_snr']:.2f}")
+    return out
+
+
+def class_contrast(trained: Mapping[str, torch.Tensor], untrained: Mapping[str, torch.Tensor],
+                   labels: torch.Tensor, num_classes: int, n_boot: int = 1000, level: float = 0.9,
+                   seed: int = 0) -> dict[str, list[Interval]]:
+    """Per method and class, the SNR contrast trained − untrained on that class's images (:func:`snr.contrast`);
+    NaN for a class without images."""
+    labels = labels.detach().cpu()
+    out: dict[str, list[Interval]] = {}
+    for m, a in trained.items():
+        ga, gu = snr.gram(a), snr.gram(untrained[m])
+        out[m] = [snr.contrast(ga[labels == c], gu[labels == c], n_boot, level, seed) if (labels == c).any()
+                  else Interval(math.nan, math.nan, math.nan, level) for c in range(num_classes)]
+    return out
+
+
+def class_contrast_numbers(cc: Mapping[str, Sequence[Interval]], threshold: float) -> dict[str, str]:
+    """Glue: per method, in how many classes the SNR contrast is learned / not learned / left open."""
+    parts = []
+    for m, ivs in cc.items():
+        words = [word(iv, threshold) for iv in ivs if iv.point == iv.point]
+        parts.append(f"{m}: learned in {words.count('learned')}, not learned in {words.count('not learned')}, "
+                     f"left open in {words.count('left open')} of {len(words)} classes")
+    return {"untrained_class_summary": "; ".join(parts)}
+
+
+# --- matched resolution -------------------------------------------------------------------------------------------
+
+def coarsest(methods: Sequence[str], inputs: torch.Tensor,
+             kwargs: Mapping[str, Mapping[str, object]] | None = None) -> tuple[str, int]:
+    """The method with the coarsest patch grid on ``inputs`` and its patch side (:func:`resolution.common_cell`)."""
+    kwargs = kwargs or {}
+    cell = resolution.common_cell(methods, inputs, kwargs)
+    return next(m for m in methods if resolution.method_cell(m, inputs, kwargs.get(m)) == cell), cell
+
+
+def pooled_stats(maps: Mapping[str, torch.Tensor], cell: int, n_boot: int = 1000, level: float = 0.9,
+                 seed: int = 0) -> tuple[dict[str, torch.Tensor], Stats]:
+    """Every method's maps pooled to ``cell`` × ``cell`` blocks (:func:`resolution.pool`) and their SNR and
+    pairwise ρ with the same multi-bootstrap intervals as at native resolution."""
+    pooled = {m: resolution.pool(a, cell) for m, a in maps.items()}
+    opts = {"n_boot": n_boot, "level": level, "seed": seed}
+    return pooled, {m: {"snr": snr.bootstrap_snr(a, **opts), "pairwise": agreement.pairwise_interval(a, **opts)}
+                    for m, a in pooled.items()}
+
+
+def _ranks(stats: Stats, key: str = "snr") -> dict[str, int]:
+    order = sorted(stats, key=lambda m: -stats[m][key].point)
+    return {m: r for r, m in enumerate(order, start=1)}
+
+
+def resolution_table(native: Stats, pooled: Stats) -> list[dict[str, str | int]]:
+    """Rows: per method (native SNR order), SNR and pairwise ρ at native resolution and pooled, and both ranks."""
+    rn, rp = _ranks(native), _ranks(pooled)
+    return [{"method": m, "SNR native": f"{native[m]['snr']:.2f}", "SNR pooled": f"{pooled[m]['snr']:.2f}",
+             "rank native": rn[m], "rank pooled": rp[m], "pairwise ρ native": f"{native[m]['pairwise']:.2f}",
+             "pairwise ρ pooled": f"{pooled[m]['pairwise']:.2f}"} for m in sorted(rn, key=rn.get)]
+
+
+def swapped_pairs(native: Stats, pooled: Stats) -> list[tuple[str, str]]:
+    """Pairs (a, b) with a above b by native SNR and below b pooled."""
+    out, ms = [], list(native)
+    for i, a in enumerate(ms):
+        for b in ms[i + 1:]:
+            hi, lo = (a, b) if native[a]["snr"].point >= native[b]["snr"].point else (b, a)
+            if pooled[hi]["snr"].point < pooled[lo]["snr"].point:
+                out.append((hi, lo))
+    return out
+
+
+def resolution_sentence(native_maps: Mapping[str, torch.Tensor], pooled_maps: Mapping[str, torch.Tensor],
+                        native: Stats, pooled: Stats, cell: int, coarsest: str, n_boot: int = 1000,
+                        level: float = 0.9, seed: int = 0) -> dict[str, str | int]:
+    """Glue: where the SNR ranking changes between native and pooled maps (:func:`resolution.rank_changes`), and
+    for every pair of methods whose order swaps, whether the swap is beyond the intervals: the paired difference
+    (:func:`snr.compare`, same models and images) excludes 0 at both resolutions, with opposite signs."""
+    changes = resolution.rank_changes({m: s["snr"].point for m, s in native.items()},
+                                      {m: s["snr"].point for m, s in pooled.items()})
+    pairs = swapped_pairs(native, pooled)
+    firm = []
+    for a, b in pairs:
+        d_native = snr.compare(native_maps[a], native_maps[b], n_boot, level, seed)
+        d_pooled = snr.compare(pooled_maps[a], pooled_maps[b], n_boot, level, seed)
+        if d_native.low > 0 and d_pooled.high < 0:
+            firm.append(f"{a} above {b} natively ({d_native:.2f}), below pooled ({d_pooled:.2f})")
+    grid = f"Pooled to the grid of {cell} × {cell}-pixel blocks of {coarsest}"
+    if not changes:
+        text = f"{grid}, no method changes its rank by SNR."
+    else:
+        moves = ", ".join(f"{m} {r0} → {r1}" for m, r0, r1 in changes)
+        n_pairs = f"{len(pairs)} pair{'' if len(pairs) == 1 else 's'} of methods"
+        text = (f"{grid}, {len(changes)} of the {len(native)} methods change their rank by SNR ({moves}). The "
+                f"order changes for {n_pairs}, "
+                + (f"for {len(firm)} of them beyond the intervals (the paired difference excludes 0 at both "
+                   f"resolutions, with opposite signs): {'; '.join(firm)}." if firm else
+                   "for none of them beyond the intervals (no pair's paired difference excludes 0 at both "
+                   "resolutions with opposite signs)."))
+    return {"res_cell": cell, "res_coarsest": coarsest, "res_n_changes": len(changes), "res_n_swaps": len(pairs),
+            "res_n_firm": len(firm), "res_sentence": text}
+
+
+# --- calibration of the 10-model comparisons ---------------------------------------------------------------------
+
+MIN_CAL_SIMS = 50  # fewer synthetic zoos give a coverage too noisy (standard error above 0.04) for a verdict
+
+def design_calibration(name: str, n_models: int, n_images: int, n_sim: int = 100, level: float = 0.9,
+                       seed: int = 0) -> dict[str, str]:
+    """Glue values of :func:`helpers.evaluation.calibration.simulate` at this chapter's design (``n_models``,
+    ``n_images``, percentile multi-bootstrap at ``level``): coverage, false-verdict rate, and a computed sentence
+    on whether the design is calibrated (coverage ≥ MIN_COVERAGE and false verdicts ≤ MAX_FALSE), left unjudged with
+    fewer than :data:`MIN_CAL_SIMS` zoos."""
+    cal = calibration.simulate(calibration.Design(name, "pairwise", n_models, n_images, level=level), n_sim, seed)
+    rule = (f"coverage at least {calibration.MIN_COVERAGE:.2f} and false verdicts at most "
+            f"{calibration.MAX_FALSE:.2f}")
+    if n_sim < MIN_CAL_SIMS:
+        text = f"not judged: {n_sim} synthetic zoos are too few to tell (it takes {MIN_CAL_SIMS}; raise n_cal_sims)"
+    elif cal.ok():
+        text = f"calibrated ({rule})"
+    else:
+        text = f"not calibrated (it needs {rule}): read the comparisons of these zoos as rough"
+    return {"cal_models": n_models, "cal_images": n_images, "cal_sims": n_sim,
+            "cal_coverage": f"{cal.coverage:.2f} ± {cal.coverage_se:.2f}", "cal_false": f"{cal.false_verdicts:.2f}",
+            "cal_verdict": text}
