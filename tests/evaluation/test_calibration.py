@@ -134,3 +134,18 @@ def test_jackknife_difference_is_zero_for_identical_maps_and_matches_the_point()
         pairwise_jackknife(a[:2])
     with pytest.raises(ValueError, match="needs ≥ 3 models"):
         cal.simulate(cal.Design("two", "pairwise", 2, 6, interval="jackknife-t"), 10)
+
+
+def test_simulate_keeps_its_result_in_the_cache_and_replaces_a_bad_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELPERS_DATA", str(tmp_path))
+    d = cal.Design("cached", "mean", 4, 6)
+    first = cal.simulate(d, 20, seed=1)
+    files = list((tmp_path / "cache" / "calibration").glob("*.json"))
+    assert len(files) == 1
+    assert cal.simulate(d, 20, seed=1).coverage == first.coverage
+    files[0].write_text("{not json")
+    again = cal.simulate(d, 20, seed=1)
+    assert again.coverage == first.coverage and again.false_verdicts == first.false_verdicts
+    assert cal.simulate(d, 20, seed=1, cache=False).power == first.power
+    cal.simulate(d, 20, seed=2)  # another seed is another entry
+    assert len(list((tmp_path / "cache" / "calibration").glob("*.json"))) == 2

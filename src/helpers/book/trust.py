@@ -47,9 +47,11 @@ DESIGNS: list[Entry] = [
     Entry("02", "agreement between models, per method", "pairwise", "n_models", "n_images"),
     Entry("03", "agreement per method (SNR tables)", "pairwise", "n_models", "n_per_class*10"),
     Entry("03", "architecture and ablation zoos", "pairwise", "n_arch_models", "n_per_class*10"),
+    Entry("04", "class-mean gain of the ensemble's dream (dreamers × classes)", "mean", "n_single_dreams", "10"),
     Entry("05", "CLEAR statistics, single vs marginalized", "mean", "n_models", "n_stats"),
-    Entry("06", "faithfulness scores (models × images)", "mean", "n_models", "n_images"),
-    Entry("06", "baseline and hyperparameter divergence", "pairwise", "n_sweep_models", "n_images"),
+    Entry("06", "faithfulness scores (models × images)", "mean", "n_models", "n_images", "jackknife-t"),
+    Entry("06", "seed yardstick (models × images)", "mean", "n_sweep_models", "n_images", "jackknife-t"),
+    Entry("06", "baseline and hyperparameter divergence", "mean", "n_baseline_models", "n_images", "jackknife-t"),
     Entry("07", "randomization scores (models × images)", "mean", "n_sanity_models", "n_images"),
     Entry("08", "closeness to the held-out mean (replicates × images)", "mean", "n_models/2", "n_images"),
 ]
@@ -65,7 +67,7 @@ def size(expr: str, params: Mapping[str, Any]) -> int | None:
     m = _SIZE.fullmatch(expr)
     if m is None:
         raise ValueError(f"size {expr!r}: write a parameter name, optionally *k or /k (e.g. n_per_class*10)")
-    value = params.get(m.group(1))
+    value = int(m.group(1)) if m.group(1).isdigit() else params.get(m.group(1))  # "10": a fixed count
     if not isinstance(value, int) or isinstance(value, bool):
         return None
     if m.group(2) == "*":

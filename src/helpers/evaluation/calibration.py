@@ -19,11 +19,16 @@ its false-verdict rate at most :data:`MAX_FALSE`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from ..data import settings
+from ..data.files import atomic_write
 from .agreement import pairwise_difference, pairwise_interval, pairwise_jackknife
 from .intervals import Interval, mean_interval, mean_jackknife, student_quantile
 
@@ -339,10 +344,45 @@ def _batch(design: Design, s: int, gen: torch.Generator) -> torch.Tensor:
     return torch.stack([covers, (nlo > 0) | (nhi < 0), (alo > 0) | (ahi < 0)], 1)
 
 
-def simulate(design: Design, n_sim: int = 200, seed: int = 0, chunk: int | None = None) -> Calibration:
+def simulate(design: Design, n_sim: int = 200, seed: int = 0, chunk: int | None = None,
+             cache: bool = True) -> Calibration:
     """Run ``design`` on ``n_sim`` synthetic zoos: the share of intervals that cover the truth, of null
     differences called real, and of real differences (the alternative) found. Many zoos at once (batched tensors,
-    ``chunk`` zoos per batch, chosen to keep a batch's maps near 64 MB); deterministic for a given ``seed``."""
+    ``chunk`` zoos per batch, chosen to keep a batch's maps near 64 MB); deterministic for a given ``seed``.
+
+    With ``cache`` the result is kept in ``<cache>/calibration/`` under a key of the design, ``n_sim``, ``seed``
+    and this module's source, so the chapters and the calibration page that ask for the same design simulate it
+    once (a missing, unreadable or read-only cache only costs the simulation)."""
+    path = _cache_path(design, n_sim, seed) if cache else None
+    if path is not None and path.is_file():
+        try:
+            got = json.loads(path.read_text())
+            return Calibration(design, got["coverage"], got["false_verdicts"], got["power"], n_sim)
+        except (OSError, ValueError, KeyError):
+            pass  # a bad entry is simulated again and replaced
+    result = _simulate(design, n_sim, seed, chunk)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps({"coverage": result.coverage, "false_verdicts": result.false_verdicts,
+                                           "power": result.power}).encode())
+        except OSError:
+            pass
+    return result
+
+
+def _cache_path(design: Design, n_sim: int, seed: int) -> Path | None:
+    try:
+        root = settings.cache_root()
+    except (OSError, ValueError):
+        return None
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    fields = (design.statistic, design.n_models, design.n_images, design.level, design.n_boot, design.interval)
+    key = hashlib.sha256(repr((fields, n_sim, seed, source)).encode()).hexdigest()[:24]
+    return root / "calibration" / f"{key}.json"
+
+
+def _simulate(design: Design, n_sim: int, seed: int, chunk: int | None) -> Calibration:
     if design.interval == "jackknife-t" and design.statistic == "pairwise" and (design.n_models < 3
                                                                                or design.n_images < 2):
         raise ValueError(f"{design.name}: a jackknife over models and images needs ≥ 3 models and ≥ 2 images")
