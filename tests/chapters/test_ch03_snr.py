@@ -101,7 +101,7 @@ def test_coarsest_method_is_lime_on_mnist_sized_inputs():
 
 
 def test_design_calibration_glue_is_computed_from_simulate(monkeypatch):
-    def fake(design, n_sim, seed):
+    def fake(design, n_sim, seed, **_):
         assert (design.n_models, design.n_images, design.statistic) == (10, 30, "pairwise")
         cover = 0.8 if design.name == "bad" else 0.9
         return calibration.Calibration(design, cover, 0.05, 0.9, n_sim)

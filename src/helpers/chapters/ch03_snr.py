@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from IPython.display import Markdown
 
-from ..evaluation import agreement, calibration, intervals, resolution, snr
+from ..evaluation import agreement, intervals, resolution, snr
+from . import coverage
 from ..evaluation.intervals import Interval
 from . import controls
 from .controls import word
@@ -352,23 +353,10 @@ def resolution_sentence(native_maps: Mapping[str, torch.Tensor], pooled_maps: Ma
 
 # --- calibration of the 10-model comparisons ---------------------------------------------------------------------
 
-MIN_CAL_SIMS = 50  # fewer synthetic zoos give a coverage too noisy (standard error above 0.04) for a verdict
+MIN_CAL_SIMS = coverage.MIN_CAL_SIMS
 
-def design_calibration(name: str, n_models: int, n_images: int, n_sim: int = 100, level: float = 0.9,
+
+def design_calibration(name: str, n_models: int, n_images: int, n_sim: int = 200, level: float = 0.9,
                        seed: int = 0) -> dict[str, str]:
-    """Glue values of :func:`helpers.evaluation.calibration.simulate` at this chapter's design (``n_models``,
-    ``n_images``, percentile multi-bootstrap at ``level``): coverage, false-verdict rate, and a computed sentence
-    on whether the design is calibrated (coverage ≥ MIN_COVERAGE and false verdicts ≤ MAX_FALSE), left unjudged with
-    fewer than :data:`MIN_CAL_SIMS` zoos."""
-    cal = calibration.simulate(calibration.Design(name, "pairwise", n_models, n_images, level=level), n_sim, seed)
-    rule = (f"coverage at least {calibration.MIN_COVERAGE:.2f} and false verdicts at most "
-            f"{calibration.MAX_FALSE:.2f}")
-    if n_sim < MIN_CAL_SIMS:
-        text = f"not judged: {n_sim} synthetic zoos are too few to tell (it takes {MIN_CAL_SIMS}; raise n_cal_sims)"
-    elif cal.ok():
-        text = f"calibrated ({rule})"
-    else:
-        text = f"not calibrated (it needs {rule}): read the comparisons of these zoos as rough"
-    return {"cal_models": n_models, "cal_images": n_images, "cal_sims": n_sim,
-            "cal_coverage": f"{cal.coverage:.2f} ± {cal.coverage_se:.2f}", "cal_false": f"{cal.false_verdicts:.2f}",
-            "cal_verdict": text}
+    """:func:`helpers.chapters.coverage.design_calibration` for the agreement of this chapter's small zoos."""
+    return coverage.design_calibration(name, "pairwise", n_models, n_images, n_sim, level, seed)
