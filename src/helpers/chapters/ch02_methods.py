@@ -101,7 +101,7 @@ def resolution_rows(res: Resolution) -> list[dict[str, str | int]]:
     """The matched-resolution table: per method (native order, most agreement first) its native patch, the
     single-vs-single agreement on both grids with intervals, pooled − native, and the two ranks."""
     native, pooled = res.ranks("native"), res.ranks("pooled")
-    return [{"method": m, "native cell (px)": res.native_cells[m],
+    return [{"method": m, "patch of the method (px)": res.native_cells[m],
              "single vs single, native": f"{res.native[m]:.2f}",
              f"pooled to {res.cell}×{res.cell}": f"{res.pooled[m]:.2f}", "pooled − native": f"{res.gain[m]:.2f}",
              "rank native": native[m], "rank pooled": pooled[m]} for m in sorted(native, key=native.get)]
