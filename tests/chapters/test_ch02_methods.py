@@ -84,6 +84,14 @@ def test_shown_layers_slice_the_statistics_and_compute_only_the_extra_classes(da
     third = torch.stack([attribute("gradient", m, x[:2], targets[:2, 2]).sum(1) for m in models])
     assert torch.allclose(out[2], third, atol=1e-6)
     assert len(list((data_root / "cache" / "maps").glob("*.pt"))) == 1  # only the third class was computed
+    # a method without runner-up maps of all images gets its runner-up (and the rest) for the shown images only
+    both = ch02.shown_layers("zoo", pairs, models, ["gradient", "input_x_gradient"], x, targets,
+                             {"gradient": {}, "input_x_gradient": {}},
+                             {**true, "input_x_gradient": true["gradient"] * 0}, runner, 2)
+    assert torch.equal(both["gradient"], out) and both["input_x_gradient"].shape == (3, 3, 2, 28, 28)
+    ixg = torch.stack([attribute("input_x_gradient", m, x[:2], targets[:2, 1]).sum(1) for m in models])
+    assert torch.allclose(both["input_x_gradient"][1], ixg, atol=1e-6)
+    assert not both["input_x_gradient"][0].any()  # the true class is sliced from the maps it was given
 
 
 def test_seed_maps_reuse_the_zoo_seed_and_compute_the_others_for_model_zero(data_root):

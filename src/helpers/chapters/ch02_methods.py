@@ -23,17 +23,24 @@ def shown_layers(zoo_key: str, seed_pairs: Sequence[tuple[int, int]], models: Se
                  methods: Sequence[str], x: torch.Tensor, targets: torch.Tensor, kwargs: Mapping[str, dict],
                  true_maps: Mapping[str, torch.Tensor], runner_maps: Mapping[str, torch.Tensor],
                  n_shown: int) -> dict[str, torch.Tensor]:
-    """The figure's maps (L classes, M models, n_shown images, H, W) per method: the true class and the runner-up
-    sliced from the statistics' maps of all images, the third class and beyond computed for the shown images only
-    (``targets`` (N, L): true class, runner-up, …, from :func:`helpers.zoo.ranked_classes`)."""
-    n = min(n_shown, x.shape[0])
-    layers = {m: [true_maps[m][:, :n], runner_maps[m][:, :n]] for m in methods}
-    extra = targets.shape[1] - 2
-    if extra > 0:
+    """The figure's maps (L classes, M models, n_shown images, H, W) per method (``targets`` (N, L): true class,
+    runner-up, …, from :func:`helpers.zoo.ranked_classes`). The true class, and the runner-up of the methods in
+    ``runner_maps``, are sliced from the statistics' maps of all images; every other class is computed for the
+    shown images only, through the map cache."""
+    n, n_layers = min(n_shown, x.shape[0]), targets.shape[1]
+    layers = {m: [true_maps[m][:, :n]] for m in methods}
+    for m in methods:
+        if m in runner_maps and n_layers > 1:
+            layers[m].append(runner_maps[m][:, :n])
+    for start in (1, 2):  # the first class still to compute: 1 without runner-up maps, 2 with them
+        group = [m for m in methods if len(layers[m]) == start]
+        extra = n_layers - start
+        if extra <= 0 or not group:
+            continue
         xs = x[:n].repeat(extra, *([1] * (x.ndim - 1)))
-        ts = targets[:n, 2:].T.flatten()
-        more = mapcache.method_maps(zoo_key, seed_pairs, models, methods, xs, ts, dict(kwargs), False)
-        for m in methods:
+        ts = targets[:n, start:].T.flatten()
+        more = mapcache.method_maps(zoo_key, seed_pairs, models, group, xs, ts, dict(kwargs), False)
+        for m in group:
             layers[m].extend(more[m].unflatten(1, (extra, n)).unbind(1))
     return {m: torch.stack(layers[m]) for m in methods}
 
