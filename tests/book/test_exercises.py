@@ -197,7 +197,7 @@ def test_chapters_1_and_2_answer_every_question_inside_the_folded_solutions(chap
     text = ["".join(c["source"]) for c in cells]
     ex = next(i for i, t in enumerate(text) if "## Exercises" in t)
     assert "shown under it" not in text[ex] and "folded under it" in text[ex]
-    items = re.split(r"^(\d+)\. ", text[ex].split("The solutions below")[0], flags=re.M)[1:]
+    items = re.split(r"^(\d+)\. ", text[ex].split("The solutions below")[0], flags=re.MULTILINE)[1:]
     asked = [int(k) for k, body in zip(items[::2], items[1::2]) if "?" in body]
     assert asked, "chapters 1 and 2 ask conceptual follow-ups"
     answers = next(t for t in text[ex + 1:] if t.startswith("<details><summary>Answer"))
