@@ -182,3 +182,26 @@ def test_budget_checkers():
     assert ex.noisegrad_variance(0.04 * 4 / 16, 0.2, 2.0, 16)
     shared = ex.noisegrad_variance(0.04 * 4, 0.2, 2.0, 16)
     assert not shared and "independent" in str(shared)
+
+
+@pytest.mark.parametrize("chapter", ["01_logit_gradients", "02_marginalized_saliency"])
+def test_chapters_1_and_2_answer_every_question_inside_the_folded_solutions(chapter):
+    """The verdict is folded (Feedback._repr_markdown_), so the question text must not promise it visibly; every
+    conceptual question gets a written answer after the solutions, with the run's numbers glued, not typed."""
+    import json
+    import re
+
+    from ..conftest import ROOT
+
+    cells = json.loads((ROOT / "notebooks" / f"{chapter}.ipynb").read_text())["cells"]
+    text = ["".join(c["source"]) for c in cells]
+    ex = next(i for i, t in enumerate(text) if "## Exercises" in t)
+    assert "shown under it" not in text[ex] and "folded under it" in text[ex]
+    items = re.split(r"^(\d+)\. ", text[ex].split("The solutions below")[0], flags=re.MULTILINE)[1:]
+    asked = [int(k) for k, body in zip(items[::2], items[1::2]) if "?" in body]
+    assert asked, "chapters 1 and 2 ask conceptual follow-ups"
+    answers = next(t for t in text[ex + 1:] if t.startswith("<details><summary>Answer"))
+    assert all(f"**{k}.**" in answers for k in asked), (asked, answers[:200])
+    glued = set(re.findall(r"\{glue:text\}`(\w+)", answers))
+    solutions = "".join(t for c, t in zip(cells[ex + 1:], text[ex + 1:]) if c["cell_type"] == "code")
+    assert glued and all(k in solutions or k in "".join(text[:ex]) for k in glued), glued

@@ -54,3 +54,13 @@ def test_method_numbers_rank_by_the_contrast():
     assert out["untrained_order"] == "b, a" and out["untrained_pairwise_learned"] == "b"
     assert out["untrained_pairwise_not_learned"] == "a" and out["untrained_gain_left_open"] == "b"
     assert out["untrained_corr_input_hi"].endswith("(a)") and all(k.startswith("untrained_") for k in out)
+
+
+def test_agreement_rows_use_the_names_of_the_prose():
+    trained = _zoo(SIGNAL, 0.7, 10, 1)
+    agree = agreement.agreement(trained, 100)
+    rows = controls.agreement_rows(agree)
+    assert [r["measure"] for r in rows] == ["single vs single", "single vs the others", "split-half",
+                                           "split-half − single vs single"]
+    assert rows[0]["estimate"] == f"{agree['pairwise'].point:.2f}" and float(rows[0]["low"]) <= float(rows[0]["high"])
+    assert not any(k in str(rows) for k in ("pairwise", "single_vs_rest", "split_half'"))

@@ -57,7 +57,7 @@ def yardstick_numbers(methods: Sequence[str], yard: dict, n_boot: int = 1000, le
     """Table and glue values of :func:`helpers.evaluation.sweeps.seed_yardstick` for the sampled methods: the
     agreement between models with the shared method seed and with each model's own (``<m>_shared``,
     ``<m>_independent``), one model under two method seeds (``<m>_masks_only``), and what sharing adds
-    (shared − independent, ``<m>_share_gain``) with its verdict; multi-bootstrap intervals over models and images.
+    (shared − independent, ``<m>_share_gain``) with its verdict; intervals over models and images (:func:`interval`).
     Prefixes: :data:`SHORT`."""
     from ..evaluation.intervals import verdict
 
@@ -229,10 +229,10 @@ def faithfulness_rows(faith: dict[str, dict[str, torch.Tensor]], n_boot: int = 1
              "ensemble": ("the ensemble's map is the more faithful", "the model's own map is the more faithful",
                           "the two cannot be told apart")}
     for name, g in gains.items():
-        interval = iv(g)
-        out[f"gain_{name}"] = f"{interval:.3f}"
-        out[f"v_{name}"] = verdict(interval, *words[name.split("_")[1]])
-        out[f"code_{name}"] = _verdict_code(interval)
+        giv = iv(g)
+        out[f"gain_{name}"] = f"{giv:.3f}"
+        out[f"v_{name}"] = verdict(giv, *words[name.split("_")[1]])
+        out[f"code_{name}"] = _verdict_code(giv)
     rows = [{"map": _FAITH_LABELS[k], "deletion AUC (lower: better)": out[f"del_{k}"],
              "insertion AUC (higher: better)": out[f"ins_{k}"]} for k in d]
     return rows, out

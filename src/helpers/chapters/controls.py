@@ -132,3 +132,11 @@ def method_numbers(diff: Mapping[str, Mapping[str, Interval]], parts: Mapping[st
     out.update(untrained_top=top, untrained_top_iv=f"{diff[top]['pairwise']:.2f}", untrained_bottom=order[-1],
                untrained_bottom_iv=f"{diff[order[-1]]['pairwise']:.2f}")
     return out
+
+
+def agreement_rows(agree: Mapping[str, Interval], stats: Sequence[str] = tuple(LABELS)) -> list[dict[str, str]]:
+    """Chapter 1's agreement table: one row per statistic of :func:`helpers.evaluation.agreement.agreement`, named
+    as in the prose (:data:`LABELS`: "single vs single", "single vs the others", "split-half", …), with its
+    estimate and interval."""
+    return [{"measure": LABELS[k], "estimate": f"{agree[k].point:.2f}", "low": f"{agree[k].low:.2f}",
+             "high": f"{agree[k].high:.2f}"} for k in stats if k in agree]
