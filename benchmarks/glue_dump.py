@@ -1,6 +1,7 @@
 """Dump every glued value of executed chapters, and compare two dumps (the "no behaviour change" check).
 
     python benchmarks/glue_dump.py run --profile smoke --out before.json [--chapters 01 02]
+    python benchmarks/glue_dump.py dump book/notebooks --out after.json   # chapters already executed
     python benchmarks/glue_dump.py compare before.json after.json
 
 ``run`` executes the chapters with ``python -m helpers run --force`` into a scratch folder and reads every myst-nb
@@ -40,8 +41,17 @@ def run(profile: str, chapters: list[str] | None, out: Path) -> None:
         cmd += ["--chapters", *chapters] if chapters else []
         subprocess.run(cmd, check=True, cwd=root)
         dump = {p.stem: glued(p) for p in sorted(Path(tmp).glob("[0-9][0-9]_*.ipynb"))}
+    write(dump, out)
+
+
+def write(dump: dict[str, dict[str, str]], out: Path) -> None:
     out.write_text(json.dumps(dump, indent=1, sort_keys=True))
     print(f"{sum(map(len, dump.values()))} glued values of {len(dump)} chapters -> {out}")
+
+
+def read(folder: Path) -> dict[str, dict[str, str]]:
+    """The glued values of the chapters already executed in ``folder`` (e.g. ``book/notebooks`` after make book)."""
+    return {p.stem: glued(p) for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))}
 
 
 def compare(a: Path, b: Path) -> int:
@@ -68,12 +78,18 @@ def main() -> int:
     r.add_argument("--profile", required=True)
     r.add_argument("--chapters", nargs="*")
     r.add_argument("--out", type=Path, required=True)
+    d = sub.add_parser("dump", help="read the chapters already executed in a folder (no execution)")
+    d.add_argument("folder", type=Path)
+    d.add_argument("--out", type=Path, required=True)
     c = sub.add_parser("compare")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
     args = p.parse_args()
     if args.cmd == "run":
         run(args.profile, args.chapters, args.out)
+        return 0
+    if args.cmd == "dump":
+        write(read(args.folder), args.out)
         return 0
     return compare(args.a, args.b)
 
