@@ -149,8 +149,11 @@ def show(fig: go.Figure) -> None:
 
     fit_layout(fig)
     if os.environ.get(ENV_BOOK) == "1":
-        display(HTML(fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False,
-                                     config={"typesetMath": False})))
+        # responsive: laid out for the column at a 1400 px window, then as wide as the column the reader's window
+        # gives (a narrower window shrinks the plot area, the margins and heights stay)
+        fig.update_layout(width=None, autosize=True)
+        display(HTML(fig.to_html(full_html=False, include_plotlyjs=False, auto_play=False, default_width="100%",
+                                 config={"typesetMath": False, "responsive": True})))
     elif "google.colab" in sys.modules:
         fig.show(renderer="colab")
     else:
