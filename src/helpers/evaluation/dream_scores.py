@@ -52,11 +52,10 @@ def pixel_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ((fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1)).clamp_min(1e-12)).float()
 
 
-def prototype_correlation(images: torch.Tensor, classes: Sequence[int] | torch.Tensor, x: torch.Tensor,
-                          y: torch.Tensor) -> torch.Tensor:
-    """(B,) Pearson correlation of each dream with the mean real image of its class (the class's "prototype").
-
-    ``images`` (B, C, H, W) and the real images ``x`` (N, C, H, W) in the same units; ``y`` (N,) their labels."""
+def _prototypes(images: torch.Tensor, classes: Sequence[int] | torch.Tensor, x: torch.Tensor,
+                y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dreams' classes as a tensor and the mean real image of each (B, C, H, W) on the CPU, after checking that
+    there is one class per dream and a real image of every class."""
     classes = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
     if images.shape[0] != len(classes):
         raise ValueError(f"{images.shape[0]} images but {len(classes)} classes: pass one class per image")
@@ -64,8 +63,15 @@ def prototype_correlation(images: torch.Tensor, classes: Sequence[int] | torch.T
     missing = [int(c) for c in classes if not (y == c).any()]
     if missing:
         raise ValueError(f"no real image of class {missing[0]}: pass real images of every dreamt class")
-    protos = torch.stack([x[y == c].float().mean(0) for c in classes.tolist()])
-    return pixel_correlation(images.float().cpu(), protos.cpu())
+    return classes, torch.stack([x[y == c].float().mean(0) for c in classes.tolist()]).cpu()
+
+
+def prototype_correlation(images: torch.Tensor, classes: Sequence[int] | torch.Tensor, x: torch.Tensor,
+                          y: torch.Tensor) -> torch.Tensor:
+    """(B,) Pearson correlation of each dream with the mean real image of its class (the class's "prototype").
+
+    ``images`` (B, C, H, W) and the real images ``x`` (N, C, H, W) in the same units; ``y`` (N,) their labels."""
+    return pixel_correlation(images.float().cpu(), _prototypes(images, classes, x, y)[1])
 
 
 def prototype_matrix(images: torch.Tensor, classes: Sequence[int] | torch.Tensor, x: torch.Tensor,
@@ -74,14 +80,7 @@ def prototype_matrix(images: torch.Tensor, classes: Sequence[int] | torch.Tensor
     ``classes[c]``: the diagonal is :func:`prototype_correlation`, the rest compares each dream with the mean of a
     *wrong* class (the control of the class-mean claim: a smoother or more centred dream may correlate better with
     every class's mean, not only its own)."""
-    classes = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
-    if images.shape[0] != len(classes):
-        raise ValueError(f"{images.shape[0]} images but {len(classes)} classes: pass one class per image")
-    y = y.to(x.device)
-    missing = [int(c) for c in classes if not (y == c).any()]
-    if missing:
-        raise ValueError(f"no real image of class {missing[0]}: pass real images of every dreamt class")
-    protos = torch.stack([x[y == c].float().mean(0) for c in classes.tolist()]).cpu()
+    classes, protos = _prototypes(images, classes, x, y)
     b = len(classes)
     a = images.float().cpu()
     return torch.stack([pixel_correlation(a, protos[c:c + 1].expand(b, *protos.shape[1:])) for c in range(b)], 1)
