@@ -13,6 +13,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of small tensors: on a shared 2-core machine intra-op threads only add
+    contention (``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def shared_data() -> Path:
     """Offline datasets for tests: ``$HELPERS_TEST_DATA``, else ``../shared/data`` beside the checkout."""
     return Path(os.environ.get("HELPERS_TEST_DATA", ROOT.parent / "shared" / "data"))

@@ -9,12 +9,7 @@ from helpers.evaluation import calibration, snr
 from helpers.evaluation.intervals import Interval
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors (tests/conftest.py)
 
 
 def _zoo(signal: torch.Tensor, noise: float, m: int, seed: int) -> torch.Tensor:

@@ -6,13 +6,7 @@ import torch
 from helpers.evaluation import intervals, snr
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The tensors here are small; on a shared 2-core machine intra-op threads only add contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors (tests/conftest.py)
 
 
 def _zoo(m: int, n: int = 8, size: int = 16, theta: float | torch.Tensor = 1.0, sigma: float = 1.0, seed: int = 0,
