@@ -41,3 +41,7 @@ def test_patch_methods_are_constant_on_their_own_grid():
 def test_rank_changes():
     assert resolution.rank_changes({"a": 3, "b": 2, "c": 1}, {"a": 3, "b": 1, "c": 2}) == [("b", 2, 3), ("c", 3, 2)]
     assert resolution.rank_changes({"a": 1, "b": 0}, {"a": 5, "b": 4}) == []
+
+
+def test_ranks_put_the_largest_first():
+    assert resolution.ranks({"a": 0.2, "b": 0.9, "c": 0.5}) == {"b": 1, "c": 2, "a": 3}

@@ -77,9 +77,7 @@ class Resolution:
 
     def ranks(self, which: str) -> dict[str, int]:
         """Rank of each method (1 = most agreement) at ``"native"`` or ``"pooled"`` resolution."""
-        values = getattr(self, which)
-        order = sorted(values, key=lambda m: -values[m].point)
-        return {m: r for r, m in enumerate(order, start=1)}
+        return resolution.ranks({m: v.point for m, v in getattr(self, which).items()})
 
     def changes(self) -> list[tuple[str, int, int]]:
         """``[(method, native rank, pooled rank)]`` of the methods whose rank moves (:func:`resolution.rank_changes`)."""

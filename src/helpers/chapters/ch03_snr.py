@@ -297,8 +297,7 @@ def pooled_stats(maps: Mapping[str, torch.Tensor], cell: int, n_boot: int = 1000
 
 
 def _ranks(stats: Stats, key: str = "snr") -> dict[str, int]:
-    order = sorted(stats, key=lambda m: -stats[m][key].point)
-    return {m: r for r, m in enumerate(order, start=1)}
+    return resolution.ranks({m: s[key].point for m, s in stats.items()})
 
 
 def resolution_table(native: Stats, pooled: Stats) -> list[dict[str, str | int]]:

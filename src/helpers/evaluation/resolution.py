@@ -54,11 +54,13 @@ def pool(maps: torch.Tensor, cell: int) -> torch.Tensor:
     return out.reshape(*lead, *out.shape[-2:]).to(maps.dtype)
 
 
+def ranks(values: Mapping[str, float]) -> dict[str, int]:
+    """The rank of every method by its value (1 = the largest)."""
+    return {m: r for r, m in enumerate(sorted(values, key=lambda k: -values[k]), start=1)}
+
+
 def rank_changes(native: Mapping[str, float], pooled: Mapping[str, float]) -> list[tuple[str, int, int]]:
     """Methods whose rank (1 = largest value) differs between the native and the pooled statistic:
     ``[(method, native rank, pooled rank)]`` in the native order."""
-    def ranks(values: Mapping[str, float]) -> dict[str, int]:
-        return {m: r for r, m in enumerate(sorted(values, key=lambda k: -values[k]), start=1)}
-
     a, b = ranks(native), ranks(pooled)
     return [(m, a[m], b[m]) for m in sorted(a, key=a.get) if m in b and a[m] != b[m]]
