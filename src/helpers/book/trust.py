@@ -55,7 +55,6 @@ DESIGNS: list[Entry] = [
     Entry("07", "randomization scores (models × images)", "mean", "n_sanity_models", "n_images"),
     Entry("08", "closeness to the held-out mean (replicates × images)", "mean", "n_models/2", "n_images"),
 ]
-_DESIGNS = DESIGNS  # the name the issue uses
 
 
 _SIZE = re.compile(r"\s*(\w+)\s*(?:([*/])\s*(\d+))?\s*")

@@ -203,9 +203,6 @@ def simulate_loop(design: Design, n_sim: int = 200, seed: int = 0) -> Calibratio
 
 # ----------------------------------------------------------------------- many zoos at once (batched tensors)
 
-_student = student_quantile
-
-
 def table_jackknife(values: torch.Tensor, level: float = 0.9) -> Interval:
     """:func:`helpers.evaluation.intervals.mean_jackknife`, the interval the chapters use (one implementation)."""
     return mean_jackknife(values, level)
@@ -217,7 +214,7 @@ def _table_jack(v: torch.Tensor, level: float) -> tuple[torch.Tensor, torch.Tens
     if m < 2 or n < 2:
         raise ValueError(f"a jackknife over models and images needs ≥ 2 models and ≥ 2 images, got {m} × {n}")
     var = v.mean(-1).var(-1) / m + v.mean(-2).var(-1) / n
-    return v.mean((-2, -1)), _student(level, min(m, n) - 1) * var.sqrt()
+    return v.mean((-2, -1)), student_quantile(level, min(m, n) - 1) * var.sqrt()
 
 
 def _corr(sigma: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -257,7 +254,7 @@ def _pair_jack_interval(ca: torch.Tensor, cb: torch.Tensor | None, level: float)
         p, lm, li = p - pb, lm - lmb, li - lib
     var = ((m - 1) / m * ((lm - lm.mean(-1, keepdim=True)) ** 2).sum(-1)
            + (n - 1) / n * ((li - li.mean(-1, keepdim=True)) ** 2).sum(-1))
-    half = _student(level, min(m, n) - 1) * var.sqrt()
+    half = student_quantile(level, min(m, n) - 1) * var.sqrt()
     return p, p - half, p + half
 
 
