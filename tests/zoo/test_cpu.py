@@ -57,3 +57,26 @@ def test_kill_minus_9_mid_group_resumes_to_identical_bytes(data_root, tmp_path, 
     monkeypatch.setenv("HELPERS_DATA", str(tmp_path / "uninterrupted"))
     train_zoo(s, device="cpu", progress=False)
     assert zoo_bytes(s) == resumed
+
+
+def test_zoos_trained_side_by_side_are_the_zoos_trained_alone(data_root, tmp_path, monkeypatch):
+    """train_zoos (a chapter's sibling zoos, their groups in one pool of workers) writes the same bytes as
+    train_zoo one zoo after the other, and trains each model once."""
+    from helpers.zoo import store, train_zoos
+
+    wide = ZooSpec("lenet-wide", "mnist-5k", TINY, 2)
+    both = ZooSpec("lenet", "mnist-5k", TINY, 3)
+    init = ZooSpec("lenet", "mnist-5k", TINY, 3, init_seeds=(0, 1, 2), data_seeds=(0, 0, 0))  # `both`'s folder
+    pools = []
+    real = store.train_groups
+    monkeypatch.setattr(store, "train_groups", lambda work, *a, **k: pools.append(len(work)) or real(work, *a, **k))
+    train_zoos([wide, both, init], device="cpu", progress=False)
+    assert pools == [3]  # one pool for the three zoos
+    assert sorted(records.writes(both)) == ["i0_d0", "i1_d0", "i1_d1", "i2_d0", "i2_d2"]  # (0, 0) once
+    side_by_side = [zoo_bytes(s) for s in (wide, both, init)]
+    monkeypatch.setenv("HELPERS_DATA", str(tmp_path / "alone"))
+    for s in (wide, both, init):
+        train_zoo(s, device="cpu", progress=False)
+    assert [zoo_bytes(s) for s in (wide, both, init)] == side_by_side
+    train_zoos([wide, both], device="cpu", progress=False)  # nothing missing: nothing trained
+    assert pools == [3]

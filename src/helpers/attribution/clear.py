@@ -324,12 +324,19 @@ def _check_responses(responses: torch.Tensor, min_ndim: int = 3, what: str = "re
                          f"pass the output of class_responses")
 
 
+def class_last(responses: torch.Tensor) -> torch.Tensor:
+    """(…, K, H, W) -> (…, H, W, K) with the class axis contiguous: a view, no copy, when ``responses`` is stored
+    class-last already (as :func:`helpers.evaluation.clear_stats.zoo_stats` keeps its big tensors)."""
+    _check_responses(responses)
+    return responses.movedim(-3, -1).contiguous()
+
+
 def _extreme(responses: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(class, value) of the largest or smallest response per pixel: (…, K, H, W) -> two (…, H, W) tensors.
 
-    Reduces over a contiguous last axis, much faster than ``argmax(dim=-3)`` on large CPU tensors."""
-    _check_responses(responses)
-    r = responses.movedim(-3, -1).contiguous()
+    Reduces over a contiguous last axis (:func:`class_last`), much faster than ``argmax(dim=-3)`` on large CPU
+    tensors."""
+    r = class_last(responses)
     value, cls = r.max(-1) if largest else r.min(-1)
     return cls, value
 
@@ -362,6 +369,14 @@ def focus(responses: torch.Tensor, sign: str = "positive") -> tuple[torch.Tensor
         cls, value = _extreme(responses, largest=False)
         return cls, -value
     raise ValueError(f"unknown focus {sign!r}: use 'positive' or 'negative'")
+
+
+def focus_both(responses: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``(focus(r, "positive"), focus(r, "negative"))`` with one class-last copy of ``responses`` (or none)."""
+    r = class_last(responses)
+    value, cls = r.max(-1)
+    low, neg = r.min(-1)
+    return (cls, value), (neg, -low)
 
 
 def palette_rgb(palette: Sequence[str] = PALETTE, n_classes: int | None = None) -> np.ndarray:

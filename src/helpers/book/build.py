@@ -127,10 +127,11 @@ def write_toc(book_dir: Path) -> list[str]:
     return chapters
 
 
-def build(book_dir: Path, npm_dir: Path, strict: bool = False) -> Path:
+def build(book_dir: Path, npm_dir: Path, strict: bool = False, force: bool = False) -> Path:
     """Vendor assets, write the course page's generated part (:mod:`helpers.course`) and the TOC, and run
-    ``jupyter-book build``; return the path of ``index.html``."""
-    from . import course
+    ``jupyter-book build``; return the path of ``index.html``. When ``_build/html`` was built from exactly these
+    inputs (:mod:`helpers.book.stamp`), it is kept as it is (unless ``force``): see :func:`was_reused`."""
+    from . import course, stamp
     from ..data.settings import repo_root
 
     vendor(book_dir, npm_dir)
@@ -138,6 +139,12 @@ def build(book_dir: Path, npm_dir: Path, strict: bool = False) -> Path:
     course.write_fragment(book_dir, repo_root() or Path.cwd())
     if not write_toc(book_dir):
         raise SystemExit(f"no executed chapters in {book_dir / 'notebooks'}: run `python -m helpers run` first")
+    key = stamp.inputs_digest(book_dir, {"strict": strict})
+    index = book_dir / "_build" / "html" / "index.html"
+    _REUSED[book_dir.resolve()] = not force and stamp.is_current(book_dir, key)
+    if _REUSED[book_dir.resolve()]:
+        return index
+    stamp.clear(book_dir)  # a build that fails half-way leaves no stamp behind
     built_static = book_dir / "_build" / "html" / "_static"
     for item in (book_dir / VENDOR).iterdir():  # Sphinx >= 7.4 never overwrites an existing static file
         stale = built_static / item.name
@@ -149,10 +156,18 @@ def build(book_dir: Path, npm_dir: Path, strict: bool = False) -> Path:
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     subprocess.run(cmd, check=True)
-    index = book_dir / "_build" / "html" / "index.html"
     if not index.is_file():
         raise SystemExit(f"jupyter-book finished but {index} is missing")
+    stamp.write(book_dir, key)
     return index
+
+
+_REUSED: dict[Path, bool] = {}
+
+
+def was_reused(book_dir: Path) -> bool:
+    """Whether the last :func:`build` of ``book_dir`` in this process kept the previous build (inputs unchanged)."""
+    return _REUSED.get(Path(book_dir).resolve(), False)
 
 
 class _Links(HTMLParser):

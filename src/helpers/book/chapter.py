@@ -15,7 +15,7 @@ from torch import nn
 
 from ..data.datasets import Dataset, load_dataset
 from ..zoo.spec import Recipe, ZooSpec, seed_lists
-from ..zoo.store import LoadedZoo, ensure_zoo
+from ..zoo.store import LoadedZoo, ensure_zoo, ensure_zoos
 from ..attribution import mapcache
 from . import colab
 from . import report
@@ -69,6 +69,19 @@ class Kit:
         v = self.vary if vary is None else vary
         spec = sibling_spec(self.spec, self.seed_offset, arch, n_models, v)
         return replace(self, spec=spec, zoo=ensure_zoo(spec, device=self.device, progress=progress), vary=v)
+
+    def siblings(self, variants: Sequence[Mapping[str, Any]], progress: bool = True) -> list["Kit"]:
+        """:meth:`sibling` for several zoos (each variant: the keyword arguments ``arch``, ``n_models``, ``vary``),
+        the missing models of all of them trained side by side (:func:`helpers.zoo.store.train_zoos`: on two cores,
+        two zoos of 10 LeNets take the time of one); the kits in the order of ``variants``."""
+        unknown = sorted(set().union(*map(set, variants)) - {"arch", "n_models", "vary"}) if variants else []
+        if unknown:
+            raise ValueError(f"unknown sibling argument(s) {', '.join(unknown)}: use arch, n_models or vary")
+        varies = [self.vary if v.get("vary") is None else v["vary"] for v in variants]
+        specs = [sibling_spec(self.spec, self.seed_offset, v.get("arch"), v.get("n_models"), vary)
+                 for v, vary in zip(variants, varies)]
+        zoos = ensure_zoos(specs, device=self.device, progress=progress)
+        return [replace(self, spec=s, zoo=z, vary=vary) for s, z, vary in zip(specs, zoos, varies)]
 
     def control(self, kind: str, n_models: int | None = None, label_seed: int = 0, epochs: int | None = None,
                 progress: bool = True) -> "Kit":

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--book", type=Path, default=root / "book")
     b.add_argument("--npm", type=Path, default=root / "build" / "npm", help="where npm packages are cached")
     b.add_argument("--strict", action="store_true", help="turn sphinx warnings into errors")
+    b.add_argument("--force", action="store_true", help="rebuild even if the book's inputs are unchanged")
     b.add_argument("--check", action="store_true", help="then check every chapter page in headless Chromium and "
                    "print the defects found as warnings (also with HELPERS_PAGE_CHECK=1; never fails the build)")
     s = sub.add_parser("strip", help="strip outputs from notebooks/*.ipynb")
@@ -51,12 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         ran = sum(1 for _, how in res if how == "ran")
         print(f"{ran} chapter(s) executed, {len(res) - ran} cached, in {time.perf_counter() - t0:.0f} s")
     elif args.cmd == "build":
-        index = build.build(args.book, args.npm, strict=args.strict)
+        index = build.build(args.book, args.npm, strict=args.strict, force=args.force)
         by_profile: dict[str, list[str]] = {}
         for name, prof in build.page_profiles(args.book).items():
             by_profile.setdefault(prof, []).append(name[:2])
         pages = "; ".join(f"profile {prof}: {' '.join(ids)}" for prof, ids in sorted(by_profile.items()))
-        print(f"book built in {time.perf_counter() - t0:.0f} s ({pages}): open {index.resolve().as_uri()}")
+        how = "unchanged since its last build, kept" if build.was_reused(args.book) else "built"
+        print(f"book {how} in {time.perf_counter() - t0:.0f} s ({pages}): open {index.resolve().as_uri()}")
         from . import pagecheck
 
         if pagecheck.wanted(args.check):

@@ -216,14 +216,21 @@ def report(found: dict[str, list[str]]) -> str:
 
 def warn(book_dir: Path) -> int:
     """Check the built book and print what was found to stderr, as warnings (never raises: a missing Chromium or
-    playwright is a warning too); returns the number of defects."""
+    playwright is a warning too); returns the number of defects. A build that was checked before (the same stamp,
+    :mod:`helpers.book.stamp`, and this checker) is not checked again: its findings are printed again."""
     import sys
 
-    try:
-        found = check_book(book_dir)
-    except Exception as err:  # noqa: BLE001 - the check never fails the build
-        print(f"warning: the page check did not run: {err}", file=sys.stderr)
-        return 0
+    from . import stamp
+
+    key = stamp.check_key(book_dir, Path(__file__))
+    found = stamp.cached_check(book_dir, key)  # this build was checked already (an unchanged rebuild)
+    if found is None:
+        try:
+            found = check_book(book_dir)
+        except Exception as err:  # noqa: BLE001 - the check never fails the build
+            print(f"warning: the page check did not run: {err}", file=sys.stderr)
+            return 0
+        stamp.keep_check(book_dir, key, found)
     text = report(found)
     n = sum(map(len, found.values()))
     for line in text.splitlines():

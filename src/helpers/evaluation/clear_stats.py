@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from ..attribution.clear import (_check_models, _check_responses, _num_classes, check_marginalization, check_null,
-                                 check_start, focus, marginalize, null_maps, null_permutations, per_model_responses,
-                                 scale_responses)
+                                 check_start, focus, focus_both, marginalize, null_maps, null_permutations,
+                                 per_model_responses, scale_responses)
 from .intervals import Interval, percentile
 from ..zoo.outputs import zoo_logits
 
@@ -100,8 +100,7 @@ def image_stats(responses: torch.Tensor, logits: torch.Tensor, labels: torch.Ten
         raise ValueError(f"labels {tuple(labels.shape)} do not match the {responses.shape[-4]} images: "
                          f"pass one label per image")
     k = responses.shape[-3]
-    dom, val = focus(responses, "positive")
-    neg, neg_val = focus(responses, "negative")
+    (dom, val), (neg, neg_val) = focus_both(responses)
     pos = val > 0
     shares, top = _class_mass(dom.flatten(-2), val.clamp_min(0).flatten(-2), k)
     pixel_shares, _ = _class_mass(dom.flatten(-2), pos.flatten(-2).to(val.dtype), k)
@@ -109,7 +108,7 @@ def image_stats(responses: torch.Tensor, logits: torch.Tensor, labels: torch.Ten
     best2 = logits.topk(2, dim=-1).indices
     true = labels.to(logits.device).expand(best2.shape[:-1])
     confidence = logits.float().softmax(-1).amax(-1)
-    strength = responses.abs().flatten(-2).sum(-1)  # (…, N, K)
+    strength = torch.linalg.vector_norm(responses, 1, dim=(-2, -1))  # (…, N, K): Σ |R_k(p)|
     strongest = torch.where(strength.amax(-1) > 0, strength.argmax(-1), torch.full_like(top, -1))
     return ClearStats(true, best2[..., 0], best2[..., 1], confidence, top, neg_top, neighbour_agreement(dom, pos),
                       strongest, shares, pixel_shares, neg_shares)
@@ -194,6 +193,12 @@ def reading(start: str, null: str | None = None) -> str:
     return start if null is None else f"{start}:{check_null(null)}"
 
 
+def _resampled(weights: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """Σ_m w_bm · maps_m for (B, M) weights and (M, n, K, H, W) maps: (B, n, K, H, W), stored class-last, so that the
+    per-pixel argmax over classes reads it without a copy (:func:`helpers.attribution.clear.class_last`)."""
+    return torch.einsum("bm,mnkhw->bnhwk", weights, maps).movedim(-1, -3)
+
+
 def _block_parts(unit_all: torch.Tensor, z_all: torch.Tensor, yb: torch.Tensor, weights: torch.Tensor,
                  perm: torch.Tensor, starts: Sequence[str], nulls: Sequence[str], how: str, chunk: int,
                  parts: dict[str, list]) -> None:
@@ -207,8 +212,8 @@ def _block_parts(unit_all: torch.Tensor, z_all: torch.Tensor, yb: torch.Tensor, 
             zb = torch.einsum("bm,m...->b...", weights / m, z)
             for s in starts:
                 r = scale_responses(unit, z, s)
-                rb = (scale_responses(torch.einsum("bm,m...->b...", weights / m, unit), zb, s) if how == "ensemble"
-                      else torch.einsum("bm,m...->b...", weights / m, r))
+                rb = (scale_responses(_resampled(weights / m, unit), zb, s) if how == "ensemble"
+                      else _resampled(weights / m, r))
                 dom, val = focus(r)
                 marg = marginalize(unit, z, s, how)
                 other = marginalize(unit, z, s, "ensemble" if how == "explanations" else "explanations")

@@ -161,31 +161,43 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
     count, not on the other models' weights, so its weights are bit-for-bit the same whichever models share its
     group, however a zoo is split into jobs and whenever a run was cut off (tests/zoo/test_cpu.py). For these small
     networks two cores do more as two single-threaded loops than as one loop whose every operation is split in two
-    (benchmarks/bench_training.py).
+    (benchmarks/bench_training.py). :func:`train_groups` trains the models of several zoos at once in the same way.
     """
-    r = spec.recipe
-    train = training_split(spec, ds)
-    x, y = train.x, train.y
-    parts = slot_groups(list(seed_pairs), slots)
-    padded = []
-    for part in parts:
-        by_slot = {slot_of(*pair, slots=slots): pair for pair in part}
-        padded.append([by_slot.get(k, part[0]) for k in range(slots)])
-    # built here, in order: new_model seeds the global RNG, which is not thread-safe
-    groups = [LeNetGroup([new_model(spec, ds, i) for i, _ in part]) for part in padded]
-    gens = [[torch.Generator().manual_seed(d) for _, d in part] for part in padded]
-    watches = [LossWatch(spec, part, torch.device("cpu")) for part in padded]
-    n_workers = max(1, min(len(parts), torch.get_num_threads() if workers is None else workers))
+    return train_groups([(spec, ds, list(seed_pairs))], workers, slots)[0]
+
+
+def train_groups(requests: list[tuple[ZooSpec, Dataset, list[tuple[int, int]]]], workers: int | None = None,
+                 slots: int = SLOTS) -> list[list[nn.Module]]:
+    """:func:`train_group` for several zoos at once (e.g. a chapter's sibling zoos of 10 models, one group each):
+    every zoo's groups go to one pool of single-threaded workers, so that two cores train two zoos' groups side by
+    side instead of one after the other. Each group is built and trained exactly as :func:`train_group` would, so
+    every model's weights are bit-for-bit the same as when its zoo is trained alone. Returns, per request, its models
+    in the order of its seed pairs."""
+    jobs = []  # (group, generators, watch, recipe, x, y) of every group of every request
+    layout = []  # per request: (groups' index range, its parts)
+    for spec, ds, seed_pairs in requests:
+        train = training_split(spec, ds)
+        parts = slot_groups(list(seed_pairs), slots)
+        first = len(jobs)
+        for part in parts:
+            by_slot = {slot_of(*pair, slots=slots): pair for pair in part}
+            padded = [by_slot.get(k, part[0]) for k in range(slots)]
+            # built here, in order: new_model seeds the global RNG, which is not thread-safe
+            group = LeNetGroup([new_model(spec, ds, i) for i, _ in padded])
+            gens = [torch.Generator().manual_seed(d) for _, d in padded]
+            jobs.append((group, gens, LossWatch(spec, padded, torch.device("cpu")), spec.recipe, train.x, train.y))
+        layout.append((first, parts))
+    n_workers = max(1, min(len(jobs), torch.get_num_threads() if workers is None else workers))
     stop = threading.Event()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # every group single-threaded (the workers' own setting is initialised from this one)
     try:
         if n_workers == 1:
-            for g, gs, w in zip(groups, gens, watches):
+            for g, gs, w, r, x, y in jobs:
                 _fit_group(g, gs, r, x, y, stop, w)
         else:
             with ThreadPoolExecutor(n_workers) as pool:
-                futures = [pool.submit(_fit_group, g, gs, r, x, y, stop, w) for g, gs, w in zip(groups, gens, watches)]
+                futures = [pool.submit(_fit_group, g, gs, r, x, y, stop, w) for g, gs, w, r, x, y in jobs]
                 try:
                     for future in futures:
                         future.result()
@@ -194,5 +206,9 @@ def train_group(spec: ZooSpec, ds: Dataset, seed_pairs: list[tuple[int, int]],
                     raise
     finally:
         torch.set_num_threads(threads)
-    trained = {pair: g.write_back()[slot_of(*pair, slots=slots)] for g, part in zip(groups, parts) for pair in part}
-    return [trained[pair].eval() for pair in seed_pairs]
+    out = []
+    for (spec, _, seed_pairs), (first, parts) in zip(requests, layout):
+        trained = {pair: jobs[first + j][0].write_back()[slot_of(*pair, slots=slots)]
+                   for j, part in enumerate(parts) for pair in part}
+        out.append([trained[pair].eval() for pair in seed_pairs])
+    return out

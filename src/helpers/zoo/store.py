@@ -28,7 +28,7 @@ from torch import nn
 
 from ..data.datasets import Dataset, load_dataset
 from ..data.files import check_writable, remove_stale_temporaries
-from .cpu import groupable, train_group
+from .cpu import groupable, train_group, train_groups
 from .outputs import accuracy
 from .health import TrainingFailed, check_trained
 from .spec import ZooSpec, model_name
@@ -118,52 +118,60 @@ def _train_pairs(spec: ZooSpec, ds: Dataset, todo: list[tuple[int, int]], device
     """Train and store the models of ``todo`` (whose locks the caller holds), ``group`` at a time."""
     from tqdm.auto import tqdm
 
+    size = _group_size(spec, ds, device, group, engine)
+    grouped = engine == "group" and _groupable(spec, ds, device)  # even one model: groups have fixed slots
+    bar = tqdm(total=len(todo), desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
+    try:
+        for start in range(0, len(todo), size):
+            chunk = todo[start:start + size]
+            t0 = time.perf_counter()
+            if spec.control == "untrained":  # the weights at initialization: nothing to train
+                models = [new_model(spec, ds, i).to(device).eval() for i, _ in chunk]
+            elif engine == "gpu":
+                from .gpu import train_models
+
+                models = train_models(spec, ds, chunk, device)
+            elif grouped:
+                models = train_group(spec, ds, chunk)
+            else:
+                models = [train_model(spec, ds, chunk[0][0], chunk[0][1], device)]
+            _store(spec, ds, chunk, models, (time.perf_counter() - t0) / len(chunk), device, bar)
+    finally:
+        bar.close()
+
+
+def _store(spec: ZooSpec, ds: Dataset, chunk: list[tuple[int, int]], models: list[nn.Module], seconds: float,
+           device: torch.device, bar: Any = None) -> None:
+    """Check and write the trained ``models`` of ``chunk`` with their records; a model that failed its health check
+    is not written, and the first failure is raised after the healthy ones are kept."""
     x_test, y_test = ds.test.x.to(device), ds.test.y.to(device)
     x_fit = y_fit = None  # a random-label model is checked on the permuted labels it was trained on
     if spec.control == "random-labels":
         fit = training_split(spec, ds)
         x_fit, y_fit = fit.x.to(device), fit.y.to(device)
-    size = _group_size(spec, ds, device, group, engine)
-    grouped = engine == "group" and _groupable(spec, ds, device)  # even one model: groups have fixed slots
-    bar = tqdm(total=len(todo), desc=f"zoo {spec.arch}/{spec.dataset}", unit="model", disable=not progress)
-    for start in range(0, len(todo), size):
-        chunk = todo[start:start + size]
-        t0 = time.perf_counter()
-        if spec.control == "untrained":  # the weights at initialization: nothing to train
-            models = [new_model(spec, ds, i).to(device).eval() for i, _ in chunk]
-        elif engine == "gpu":
-            from .gpu import train_models
-
-            models = train_models(spec, ds, chunk, device)
-        elif grouped:
-            models = train_group(spec, ds, chunk)
-        else:
-            models = [train_model(spec, ds, chunk[0][0], chunk[0][1], device)]
-        seconds = (time.perf_counter() - t0) / len(chunk)
-        accs = [accuracy(model, x_test, y_test) for model in models]
-        fits = [accuracy(model, x_fit, y_fit) for model in models] if x_fit is not None else [None] * len(models)
-        failed: TrainingFailed | None = None
-        for (init_seed, data_seed), model, acc, fit in zip(chunk, models, accs, fits):
-            try:
-                check_trained(model, acc, spec, (init_seed, data_seed), ds.num_classes, train_accuracy=fit)
-            except TrainingFailed as err:  # the healthy models of the chunk are kept, the failed one is not
-                failed = failed or err
-                continue
-            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            extra = {} if spec.control is None else {"control": spec.control}
-            if fit is not None:
-                extra.update(train_accuracy=fit, label_seed=spec.label_seed)
-            records.write_model(spec, model_name(init_seed, data_seed), state, {
-                "init_seed": init_seed, "data_seed": data_seed, "test_accuracy": acc,
-                "train_seconds": round(seconds, 3), "device": str(device), "torch": torch.__version__,
-                "host": platform.node(), "job": os.environ.get("SLURM_JOB_ID", ""), **extra,
-            })
+    accs = [accuracy(model, x_test, y_test) for model in models]
+    fits = [accuracy(model, x_fit, y_fit) for model in models] if x_fit is not None else [None] * len(models)
+    failed: TrainingFailed | None = None
+    for (init_seed, data_seed), model, acc, fit in zip(chunk, models, accs, fits):
+        try:
+            check_trained(model, acc, spec, (init_seed, data_seed), ds.num_classes, train_accuracy=fit)
+        except TrainingFailed as err:  # the healthy models of the chunk are kept, the failed one is not
+            failed = failed or err
+            continue
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        extra = {} if spec.control is None else {"control": spec.control}
+        if fit is not None:
+            extra.update(train_accuracy=fit, label_seed=spec.label_seed)
+        records.write_model(spec, model_name(init_seed, data_seed), state, {
+            "init_seed": init_seed, "data_seed": data_seed, "test_accuracy": acc,
+            "train_seconds": round(seconds, 3), "device": str(device), "torch": torch.__version__,
+            "host": platform.node(), "job": os.environ.get("SLURM_JOB_ID", ""), **extra,
+        })
+        if bar is not None:
             bar.update(1)
             bar.set_postfix(acc=f"{acc:.3f}")
-        if failed is not None:
-            bar.close()
-            raise failed
-    bar.close()
+    if failed is not None:
+        raise failed
 
 
 def _groupable(spec: ZooSpec, ds: Dataset, device: torch.device) -> bool:
@@ -223,3 +231,53 @@ def ensure_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress
     """Train what is missing, then load the zoo."""
     train_zoo(spec, device=device, progress=progress)
     return load_zoo(spec, device=device)
+
+
+def train_zoos(specs: list[ZooSpec], device: torch.device | str | None = None, progress: bool = True) -> None:
+    """:func:`train_zoo` for several zoos, the CPU's LeNet groups of all of them trained side by side
+    (:func:`helpers.zoo.cpu.train_groups`): a chapter's sibling zoos of 10 models are one group each, which
+    :func:`train_zoo` would train one after the other on one core. Each model's weights are the same either way.
+
+    Only the models missing when it starts, up to :data:`GROUP_SIZE` per zoo and under their locks, are trained
+    jointly; :func:`train_zoo` then does whatever remains for each zoo (models other processes held, more models,
+    other engines), as it would alone."""
+    device = torch.device(device) if device is not None else settings.default_device()
+    joint = [s for s in specs if s.control != "untrained" and _engine(device, None) == "group" and missing(s)]
+    datasets: dict[str, Dataset] = {}
+    with contextlib.ExitStack() as held:
+        work = []
+        for spec in joint:
+            if spec.dataset not in datasets:
+                datasets[spec.dataset] = load_dataset(spec.dataset)
+            ds = datasets[spec.dataset]
+            if not _groupable(spec, ds, device) or (spec.recipe.n_train or 0) > len(ds.train):
+                continue  # train_zoo trains it (or names the fix)
+            todo = missing(spec)[:GROUP_SIZE]
+            check_writable(spec.directory)
+            records.remove_stale_temporaries(spec)
+            remove_stale_temporaries(spec.directory)
+            mine = [pair for pair in todo if held.enter_context(records.model_lock(spec, model_name(*pair)))]
+            mine = missing(spec, mine)
+            if mine:
+                work.append((spec, ds, mine))
+        if len(work) > 1:
+            t0 = time.perf_counter()
+            trained = train_groups(work)
+            seconds = (time.perf_counter() - t0) / sum(len(pairs) for _, _, pairs in work)
+            failed: TrainingFailed | None = None
+            for (spec, ds, pairs), models in zip(work, trained):
+                try:
+                    _store(spec, ds, pairs, models, seconds, device)
+                except TrainingFailed as err:  # every zoo's healthy models are kept first
+                    failed = failed or err
+            if failed is not None:
+                raise failed
+    for spec in specs:
+        train_zoo(spec, device=device, progress=progress)
+
+
+def ensure_zoos(specs: list[ZooSpec], device: torch.device | str | None = None,
+                progress: bool = True) -> list[LoadedZoo]:
+    """:func:`train_zoos`, then load every zoo."""
+    train_zoos(specs, device=device, progress=progress)
+    return [load_zoo(spec, device=device) for spec in specs]
