@@ -376,6 +376,14 @@ def test_the_built_page_shows_profile_and_commit(tiny_run, tmp_path):
     text = re.sub(r"<[^>]+>", "", html)
     assert f"Executed with the profile smoke at commit {tiny_run['commit']} on" in text
     assert book.page_profiles(book_dir) == {"01_tiny": "smoke"}
+    assert not book.was_reused(book_dir)
+    book.build(book_dir, npm)  # nothing changed: the build is kept
+    assert book.was_reused(book_dir)
+    intro = book_dir / "intro.md"
+    intro.write_text(intro.read_text() + "\nA sentence added after the first build.\n")
+    book.build(book_dir, npm)  # a changed page: built again
+    assert not book.was_reused(book_dir)
+    assert "A sentence added after the first build." in (book_dir / "_build" / "html" / "intro.html").read_text()
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")

@@ -11,7 +11,7 @@ from .registry import _quiet, register, register_variants
 
 
 @register("integrated_gradients", "path integral of gradients from a baseline (completeness: Σ = f(x) − f(x'))",
-          "Sundararajan, Taly, Yan, ICML 2017", n_steps=32, baseline=0.0, internal_batch_size=None)
+          "Sundararajan, Taly, Yan, ICML 2017", parallel=True, n_steps=32, baseline=0.0, internal_batch_size=None)
 def _integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_steps: int,
                           baseline: float, internal_batch_size: int | None) -> torch.Tensor:
     from captum.attr import IntegratedGradients
@@ -39,7 +39,7 @@ def _smoothgrad(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_
 
 
 @register("deeplift", "DeepLIFT rescale rule against a baseline", "Shrikumar, Greenside, Kundaje, ICML 2017",
-          baseline=0.0)
+          parallel=True, baseline=0.0)
 def _deeplift(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, baseline: float) -> torch.Tensor:
     from captum.attr import DeepLift
 
@@ -70,11 +70,11 @@ register_variants(_gradcam, {
                 "ReLU), bilinearly upsampled", "Selvaraju et al., ICCV 2017", {"relu": False}),
     "gradcam_relu": ("GradCAM as in the paper: ReLU of the weighted activation map, upsampled",
                      "Selvaraju et al., ICCV 2017", {"relu": True}),
-})
+}, parallel=True)
 
 
 @register("guided_backprop", "gradient with negative signals stopped at every ReLU on the way back",
-          "Springenberg et al., ICLR Workshop 2015")
+          "Springenberg et al., ICLR Workshop 2015", parallel=True)
 def _guided_backprop(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     from captum.attr import GuidedBackprop
 

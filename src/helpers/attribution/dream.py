@@ -27,7 +27,6 @@ from typing import Literal, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.transforms.functional import gaussian_blur
 
 from ..zoo.stacking import meta_copy, stack_models
 
@@ -281,6 +280,8 @@ def dream(models: Sequence[nn.Module] | nn.Module | Ensemble, classes: Sequence[
             step = step - gr
         x = x.detach() + step
         if cfg.blur_every and t % cfg.blur_every == 0:
+            from torchvision.transforms.functional import gaussian_blur  # here: torchvision takes a second to import
+
             x = gaussian_blur(x, kernel_size=[ksize, ksize], sigma=[cfg.blur_sigma, cfg.blur_sigma])
         if cfg.clamp:
             x = torch.maximum(torch.minimum(x, hi), lo)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from .parallel import per_model
 from .registry import TargetLike, as_target, attribute, check_inputs, get_method
 from ..zoo.stacking import _same_architecture, meta_copy, stack_models
 
@@ -148,8 +149,7 @@ class Marginalized:
                 g = self._stacked_fitting_memory(x, tt)
                 chunks.append(g * x if _VMAP_METHODS[self.method] else g)
             else:
-                chunks.append(torch.stack([attribute(self.method, m, x, tt, **self.method_kwargs)
-                                           for m in self.models]))
+                chunks.append(torch.stack(per_model(self.method, self.models, x, tt, **self.method_kwargs)))
         return MarginalMaps(torch.cat(chunks, dim=1).detach())
 
     def _stacked_fitting_memory(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

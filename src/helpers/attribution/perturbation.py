@@ -80,7 +80,7 @@ def rise(model: nn.Module, x: torch.Tensor, target: torch.Tensor, baseline: torc
 
 
 @register("occlusion", "drop of the logit when a sliding patch is set to the baseline",
-          "Zeiler & Fergus, ECCV 2014", window=None, stride=None, baseline=0.0)
+          "Zeiler & Fergus, ECCV 2014", parallel=True, window=None, stride=None, baseline=0.0)
 def _occlusion(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, window: int | None,
                stride: int | None, baseline: float) -> torch.Tensor:
     from captum.attr import Occlusion
@@ -94,7 +94,7 @@ def _occlusion(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, win
 
 @register("rise", "randomized input sampling: mean class **probability** under n_samples random upsampled binary "
           "masks (cell px, keep probability p), each mask weighted by the score it leaves; baseline fills the masked "
-          "part", "Petsiuk, Das & Saenko, BMVC 2018", stochastic=True, n_samples=500, cell=4, p=0.5, baseline=0.0)
+          "part", "Petsiuk, Das & Saenko, BMVC 2018", stochastic=True, parallel=True, n_samples=500, cell=4, p=0.5, baseline=0.0)
 def _rise(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, cell: int, p: float,
           baseline: float | torch.Tensor, seed: int) -> torch.Tensor:
 

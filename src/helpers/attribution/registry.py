@@ -13,6 +13,7 @@ from the noise of the model's seed (Woerl et al., CVPR 2023).
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 import torch
@@ -36,25 +37,29 @@ class Method:
     reference: str
     stochastic: bool = False  # has its own randomness (takes ``seed``)
     defaults: dict[str, Any] = field(default_factory=dict)
+    parallel: bool = False  # safe to run for two models at once in threads (no global RNG): helpers.attribution.parallel
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, summary: str, reference: str, stochastic: bool = False,
+def register(name: str, summary: str, reference: str, stochastic: bool = False, parallel: bool = False,
              **defaults: Any) -> Callable[[MethodFn], MethodFn]:
     """Decorator adding ``fn(model, inputs, target, **kwargs) -> Tensor`` to :data:`METHODS`.
 
-    ``defaults`` are the keyword arguments the method is called with unless the caller overrides them."""
+    ``defaults`` are the keyword arguments the method is called with unless the caller overrides them; ``parallel``
+    marks a method that draws nothing from torch's global random generator, so that
+    :mod:`helpers.attribution.parallel` may explain two models at once."""
 
     def deco(fn: MethodFn) -> MethodFn:
-        METHODS[name] = Method(name, fn, summary, reference, stochastic, dict(defaults))
+        METHODS[name] = Method(name, fn, summary, reference, stochastic, dict(defaults), parallel)
         return fn
 
     return deco
 
 
-def register_variants(fn: MethodFn, variants: dict[str, tuple[str, str, dict[str, Any]]]) -> None:
+def register_variants(fn: MethodFn, variants: dict[str, tuple[str, str, dict[str, Any]]],
+                      parallel: bool = False) -> None:
     """Register one function under several names, each calling it with fixed keyword arguments: the signed and the
     positive variant of a method (Khakzar et al. 2020), e.g. ``{"gradcam": (summary, reference, {"relu": False})}``.
     Every variant reports ``fn``'s module, so the map cache keys its maps by that module's source."""
@@ -63,7 +68,7 @@ def register_variants(fn: MethodFn, variants: dict[str, tuple[str, str, dict[str
             return fn(model, inputs, target, **_fixed)
 
         call.__module__, call.__name__, call.__qualname__ = fn.__module__, f"{fn.__name__}[{name}]", name
-        METHODS[name] = Method(name, call, summary, reference)
+        METHODS[name] = Method(name, call, summary, reference, parallel=parallel)
 
 
 def get_method(name: str) -> Method:
@@ -179,10 +184,35 @@ def _patch(inputs: torch.Tensor) -> int:
     return max(2, inputs.shape[-1] // 7)  # 4 px on 28×28 MNIST, 4 px on 32×32 CIFAR (49–64 features)
 
 
+_HELD = threading.Event()  # set while quiet_for_threads() holds the warning filters for a pool of workers
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """captum warns on every call that hooks on non-linear modules may misbehave; our models give every ReLU its
     own module (helpers.models), which is what the warning asks for."""
+    if _HELD.is_set():  # the filters are set for the whole pool: catch_warnings is not thread-safe
+        yield
+        return
+    with quiet_filters():
+        yield
+
+
+@contextlib.contextmanager
+def quiet_for_threads() -> Iterator[None]:
+    """:func:`_quiet` once, in the calling thread, for workers that call methods meanwhile (they then leave the
+    process-wide warning filters alone: two threads' ``catch_warnings`` would restore each other's)."""
+    with quiet_filters():
+        _HELD.set()
+        try:
+            yield
+        finally:
+            _HELD.clear()
+
+
+@contextlib.contextmanager
+def quiet_filters() -> Iterator[None]:
+    """The warning filters of :func:`_quiet`."""
     import warnings
 
     with warnings.catch_warnings():

@@ -98,14 +98,14 @@ def _surrogate(kind: str, model: nn.Module, inputs: torch.Tensor, target: torch.
 
 
 @register("lime", "linear surrogate fitted on random on/off patches (4×4 on MNIST), exponential kernel",
-          "Ribeiro, Singh, Guestrin, KDD 2016", stochastic=True, n_samples=200, patch=None, baseline=0.0)
+          "Ribeiro, Singh, Guestrin, KDD 2016", stochastic=True, parallel=True, n_samples=200, patch=None, baseline=0.0)
 def _lime(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, patch: int | None,
           baseline: float, seed: int) -> torch.Tensor:
     return _surrogate("lime", model, inputs, target, n_samples, patch, baseline, seed)
 
 
 @register("kernel_shap", "Shapley values of patches estimated by weighted linear regression",
-          "Lundberg & Lee, NeurIPS 2017", stochastic=True, n_samples=200, patch=None, baseline=0.0)
+          "Lundberg & Lee, NeurIPS 2017", stochastic=True, parallel=True, n_samples=200, patch=None, baseline=0.0)
 def _kernel_shap(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor, n_samples: int, patch: int | None,
                  baseline: float, seed: int) -> torch.Tensor:
     return _surrogate("kernel_shap", model, inputs, target, n_samples, patch, baseline, seed)

@@ -140,8 +140,10 @@ def _execute(source: Path, output: Path, params: dict[str, Any], cwd: Path, prog
     """Execute ``source`` with papermill into ``output`` (raises on a failing cell)."""
     import papermill
 
+    # request_save_on_cell_execute=False: the page is written at the end (and every 30 s of a long cell), not after
+    # every cell: chapters with megabytes of figures spent seconds rewriting themselves
     papermill.execute_notebook(str(source), str(output), parameters=params, kernel_name="python3", cwd=str(cwd),
-                               progress_bar=progress, log_output=False)
+                               progress_bar=progress, log_output=False, request_save_on_cell_execute=False)
 
 
 def read_runs(path: Path) -> dict[str, dict[str, str]]:

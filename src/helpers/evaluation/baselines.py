@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 import torch
 from torch import nn
-from torchvision.transforms.functional import gaussian_blur as tv_gaussian_blur
 
 from ..attribution.perturbation import model_scores
 
@@ -48,6 +47,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         return x.clone()
     r = min(int(math.ceil(3 * sigma)), min(x.shape[-2:]) - 1)
     flat = x.reshape(-1, 1, *x.shape[-2:])  # torchvision pads 4-D batches
+    from torchvision.transforms.functional import gaussian_blur as tv_gaussian_blur  # a second to import: here
+
     return tv_gaussian_blur(flat, kernel_size=[2 * r + 1, 2 * r + 1], sigma=[sigma, sigma]).reshape(x.shape)
 
 

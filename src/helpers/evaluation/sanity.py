@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..attribution.maps import normalize
+from ..attribution.parallel import per_model
 from ..attribution.registry import as_target, attribute, check_inputs, get_method
 from .intervals import Interval, mean_interval
 
@@ -79,7 +80,7 @@ def randomize_(model: nn.Module, names: Sequence[str], seed: int = 0, model_inde
     for name in names:
         for part in units[name]:
             module = modules[part]
-            fresh = copy.deepcopy(module).to("cpu")
+            fresh = copy.deepcopy(module).to("cpu").to(memory_format=torch.contiguous_format)  # layout-free draws
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(_layer_seed(seed, model_index, order.index(name)))
                 fresh.reset_parameters()
@@ -178,7 +179,7 @@ def class_maps(methods: Sequence[str], models: Sequence[nn.Module], inputs: torc
                second: torch.Tensor, method_kwargs: dict[str, dict] | None = None) -> dict[str, torch.Tensor]:
     """Channel-summed maps (2, M, N, H, W) of every method: explaining class ``first``, then ``second``."""
     kw = method_kwargs or {}
-    return {m: torch.stack([torch.stack([attribute(m, net, inputs, c, **kw.get(m, {})).sum(-3) for net in models])
+    return {m: torch.stack([torch.stack(per_model(m, models, inputs, c, **kw.get(m, {}))).sum(-3)
                             for c in (first, second)]) for m in methods}
 
 
@@ -327,8 +328,7 @@ def model_maps(methods: Sequence[str], models: Sequence[nn.Module], inputs: torc
     check_inputs(inputs, models[0])
     t = as_target(target, inputs.shape[0], inputs.device, models[0])
     kw = method_kwargs or {}
-    return {m: torch.stack([attribute(m, net, inputs, t, **kw.get(m, {})).sum(-3) for net in models])
-            for m in methods}
+    return {m: torch.stack(per_model(m, models, inputs, t, **kw.get(m, {}))).sum(-3) for m in methods}
 
 
 def data_randomization(trained: torch.Tensor, shuffled: torch.Tensor,
