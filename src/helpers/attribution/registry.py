@@ -37,7 +37,7 @@ class Method:
     reference: str
     stochastic: bool = False  # has its own randomness (takes ``seed``)
     defaults: dict[str, Any] = field(default_factory=dict)
-    parallel: bool = False  # safe to run for two models at once in threads (no global RNG): helpers.attribution.parallel
+    parallel: bool = False  # two models at once in threads is safe (no global RNG): attribution.parallel
 
 
 METHODS: dict[str, Method] = {}

@@ -16,7 +16,8 @@ from . import profiles
 from .chapter import control_spec, sibling_spec, zoo_params, zoo_spec
 
 
-# the zoos a chapter builds besides its own with Kit.sibling or Kit.siblings (tests/book/test_plan.py checks the notebooks' calls)
+# the zoos a chapter builds besides its own with Kit.sibling or Kit.siblings (tests/book/test_plan.py checks the
+# notebooks' calls)
 SIBLINGS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
     "03": lambda p: ([{"arch": a, "n_models": p["n_arch_models"]} for a in p["architectures"]]
                      + [{"n_models": p["n_arch_models"], "vary": v} for v in ("init", "data", "both")]),
