@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 
 import torch
 
 from helpers.attribution import parallel
 from helpers.attribution.clear import per_model_responses
-from helpers.zoo.architectures import build_model
 from helpers.zoo.store import inference_layout
 
+from bench_parallel_maps import best, seeded_models  # this folder: the script's own, on sys.path
+
 METHODS = ("gradient", "integrated_gradients", "deeplift", "guided_backprop", "lime", "kernel_shap", "occlusion")
-
-
-def best(fn, repeat: int = 2) -> float:
-    fn()
-    out = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - t0)
-    return out
 
 
 def main() -> None:
@@ -35,10 +25,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=30)
     ap.add_argument("--arch", default="lenet")
     args = ap.parse_args()
-    plain = []
-    for seed in range(args.models):
-        torch.manual_seed(seed)
-        plain.append(build_model(args.arch, 1, 10).eval())
+    plain = seeded_models(args.models, args.arch)
     last = [inference_layout(copy.deepcopy(m)) for m in plain]
     x, y = torch.randn(args.images, 1, 28, 28), torch.arange(args.images) % 10
     print(f"{args.models} {args.arch} × {args.images} images, {torch.get_num_threads()} threads")

@@ -27,16 +27,22 @@ def best(fn, repeat: int = 2) -> float:
     return out
 
 
+def seeded_models(n: int, arch: str = "lenet") -> list[torch.nn.Module]:
+    """``n`` untrained models at seeds 0 … n−1, in eval mode (the benchmarks time maps, not accuracy)."""
+    models = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        models.append(build_model(arch, 1, 10).eval())
+    return models
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", type=int, default=24)
     ap.add_argument("--images", type=int, default=30)
     ap.add_argument("--samples", type=int, default=100, help="LIME / KernelSHAP perturbations per image")
     args = ap.parse_args()
-    models = []
-    for seed in range(args.models):
-        torch.manual_seed(seed)
-        models.append(inference_layout(build_model("lenet", 1, 10).eval()))  # as load_zoo gives them
+    models = [inference_layout(m) for m in seeded_models(args.models)]  # as load_zoo gives them
     x, y = torch.randn(args.images, 1, 28, 28), torch.arange(args.images) % 10
     print(f"{args.models} LeNets × {args.images} images, {torch.get_num_threads()} threads")
     print(f"{'method':>22} {'loop s':>8} {'2 workers s':>12} {'speed-up':>9}")
