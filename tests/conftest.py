@@ -13,6 +13,17 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def seeded_models(n: int, arch: str = "lenet", channels: int = 1) -> list[torch.nn.Module]:
+    """``n`` untrained models of ``arch`` at seeds 0 … n−1 (10 classes), in eval mode: a tiny zoo."""
+    from helpers.zoo.architectures import build_model
+
+    out = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        out.append(build_model(arch, channels, 10).eval())
+    return out
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread for a module of small tensors: on a shared 2-core machine intra-op threads only add

@@ -9,16 +9,13 @@ import torch
 from helpers import Marginalized, attribute
 from helpers.attribution import clear
 from helpers.evaluation import faithfulness, sanity
-from helpers.zoo.architectures import build_model
+
+from ..conftest import seeded_models
 
 
 @pytest.fixture(scope="module")
 def lenets():
-    out = []
-    for seed in range(2):
-        torch.manual_seed(seed)
-        out.append(build_model("lenet", 1, 10).eval())
-    return out
+    return seeded_models(2)
 
 
 def _x(n=2, c=1, s=28):

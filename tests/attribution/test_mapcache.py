@@ -5,15 +5,12 @@ import torch
 
 from helpers.attribution import mapcache
 from helpers.attribution.marginal import method_maps
-from helpers.zoo.architectures import build_model
+
+from ..conftest import seeded_models
 
 
 def _models(m=3):
-    out = []
-    for seed in range(m):
-        torch.manual_seed(seed)
-        out.append(build_model("lenet", 1, 10).eval())
-    return out
+    return seeded_models(m)
 
 
 def test_hit_returns_the_recomputed_maps_and_a_changed_parameter_misses(data_root, monkeypatch):

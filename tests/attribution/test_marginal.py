@@ -3,15 +3,12 @@ import torch
 
 from helpers.attribution import attribute
 from helpers.attribution.marginal import Marginalized, stacked_logit_gradients
-from helpers.zoo.architectures import build_model
+
+from ..conftest import seeded_models
 
 
 def _zoo(name="lenet", m=4, channels=1):
-    models = []
-    for seed in range(m):
-        torch.manual_seed(seed)
-        models.append(build_model(name, channels, 10).eval())
-    return models
+    return seeded_models(m, name, channels)
 
 
 @pytest.mark.parametrize("method", ["gradient", "input_x_gradient"])

@@ -6,17 +6,14 @@ import torch
 
 from helpers.attribution import METHODS, attribute, parallel
 from helpers.attribution.marginal import Marginalized
-from helpers.zoo.architectures import build_model
+
+from ..conftest import seeded_models
 
 PARALLEL = sorted(name for name, m in METHODS.items() if m.parallel)
 
 
 def _zoo(m=4):
-    models = []
-    for seed in range(m):
-        torch.manual_seed(seed)
-        models.append(build_model("lenet", 1, 10).eval())
-    return models
+    return seeded_models(m)
 
 
 def test_the_methods_that_may_run_in_threads_are_the_ones_without_global_randomness():
