@@ -89,14 +89,11 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
     engine = _engine(device, engine)
     todo = missing(spec)
     if todo:
-        check_writable(spec.directory)  # before any work: a read-only cache that lacks models names the fix
-        records.remove_stale_temporaries(spec)
-        remove_stale_temporaries(spec.directory)  # .tmp-<pid>-… files of killed writers (helpers.data.files)
+        _prepare(spec)
     ds: Dataset | None = None
     while todo:
         with contextlib.ExitStack() as held:
-            mine = [pair for pair in todo if held.enter_context(records.model_lock(spec, model_name(*pair)))]
-            mine = missing(spec, mine)  # some may have been finished meanwhile by another process
+            mine = _claim(spec, todo, held)
             if mine:
                 if ds is None:
                     ds = load_dataset(spec.dataset)
@@ -109,6 +106,21 @@ def train_zoo(spec: ZooSpec, device: torch.device | str | None = None, progress:
                 pass
         todo = missing(spec, todo)
     return read_manifest(spec)
+
+
+def _prepare(spec: ZooSpec) -> None:
+    """Before training into ``spec``'s folder: a read-only cache that lacks models names the fix, and the
+    temporary files of killed writers (``.tmp-<pid>-…``, :mod:`helpers.data.files`) are removed."""
+    check_writable(spec.directory)
+    records.remove_stale_temporaries(spec)
+    remove_stale_temporaries(spec.directory)
+
+
+def _claim(spec: ZooSpec, todo: list[tuple[int, int]], held: contextlib.ExitStack) -> list[tuple[int, int]]:
+    """The models of ``todo`` whose locks this process got (held until ``held`` closes) and that are still missing:
+    some may have been finished meanwhile by another process."""
+    mine = [pair for pair in todo if held.enter_context(records.model_lock(spec, model_name(*pair)))]
+    return missing(spec, mine)
 
 
 def missing(spec: ZooSpec, pairs: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
@@ -256,22 +268,21 @@ def train_zoos(specs: list[ZooSpec], device: torch.device | str | None = None, p
     jointly; :func:`train_zoo` then does whatever remains for each zoo (models other processes held, more models,
     other engines), as it would alone."""
     device = torch.device(device) if device is not None else settings.default_device()
-    joint = [s for s in specs if s.control != "untrained" and _engine(device, None) == "group" and missing(s)]
+    grouped = _engine(device, None) == "group"  # CPU LeNet groups; other engines: train_zoo alone
     datasets: dict[str, Dataset] = {}
     with contextlib.ExitStack() as held:
         work = []
-        for spec in joint:
+        for spec in specs:
+            todo = missing(spec)[:GROUP_SIZE] if grouped and spec.control != "untrained" else []
+            if not todo:
+                continue
             if spec.dataset not in datasets:
                 datasets[spec.dataset] = load_dataset(spec.dataset)
             ds = datasets[spec.dataset]
             if not _groupable(spec, ds, device) or (spec.recipe.n_train or 0) > len(ds.train):
                 continue  # train_zoo trains it (or names the fix)
-            todo = missing(spec)[:GROUP_SIZE]
-            check_writable(spec.directory)
-            records.remove_stale_temporaries(spec)
-            remove_stale_temporaries(spec.directory)
-            mine = [pair for pair in todo if held.enter_context(records.model_lock(spec, model_name(*pair)))]
-            mine = missing(spec, mine)
+            _prepare(spec)
+            mine = _claim(spec, todo, held)
             if mine:
                 work.append((spec, ds, mine))
         if len(work) > 1:
