@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..data.files import atomic_write
+
 STAMP = ".helpers-build.json"  # in <book>/_build/html: {"key": ...}
 
 
@@ -72,8 +74,6 @@ def is_current(book_dir: Path, key: str) -> bool:
 
 def write(book_dir: Path, key: str) -> None:
     """Record that ``_build/html`` was built from inputs with digest ``key`` (after a successful build only)."""
-    from ..data.files import atomic_write
-
     atomic_write(html_dir(book_dir) / STAMP, json.dumps({"key": key}).encode())
 
 
@@ -102,7 +102,5 @@ def cached_check(book_dir: Path, key: str | None) -> dict[str, list[str]] | None
 
 def keep_check(book_dir: Path, key: str | None, found: Mapping[str, list[str]]) -> None:
     """Keep what the page check found for :func:`cached_check`."""
-    from ..data.files import atomic_write
-
     if key is not None:
         atomic_write(html_dir(book_dir) / CHECKS, json.dumps({"key": key, "found": dict(found)}).encode())
